@@ -1,0 +1,386 @@
+"""The ``aggregator`` command line.
+
+Exit status: 0 when the command did its job (a poll cycle counts even if some feeds failed),
+2 for a wrong config or wrong usage (nothing was written), 1 for anything else that stopped it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import __version__, logs
+from .config import Config, ConfigError, load_config, parse_config, resolve_path
+from .db import feeds as feeds_table
+from .db import make_engine
+from .files import write_atomic
+from .migrate import upgrade
+from .opml import OpmlError, member_id_for, parse_opml, render_opml
+from .poller import CycleSummary, Poller
+from .store import feed_table
+
+log = structlog.get_logger("aggregator")
+
+
+class UsageError(Exception):
+    """A wrong argument: reported like a config problem, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logs.configure(args.log_format, args.log_level)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"error: database: {exc.__class__.__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aggregator", description=__doc__.splitlines()[0]
+                                if __doc__ else None)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--config", help="config file (default: $AGGREGATOR_CONFIG or feeds.yaml)")
+    p.add_argument("--log-format", choices=("console", "json"), default="console")
+    p.add_argument("--log-level", default="warning",
+                   choices=("debug", "info", "warning", "error"))
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="poll feeds on schedule until stopped")
+    run.add_argument("--once", action="store_true", help="one full cycle of every feed, then exit")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate the config file and exit")
+    check.set_defaults(func=cmd_check_config)
+
+    feeds = sub.add_parser("feeds", help="the state of every feed")
+    feeds.add_argument("--json", action="store_true", help="print a JSON array")
+    feeds.add_argument("--failing", action="store_true",
+                       help="only feeds that need a member's attention")
+    feeds.set_defaults(func=cmd_feeds)
+
+    enable = sub.add_parser("enable-feed", help="re-enable a feed disabled by HTTP 410")
+    enable.add_argument("url", help="the feed URL as written in the config")
+    enable.set_defaults(func=cmd_enable_feed)
+
+    imp = sub.add_parser("import-opml", help="add the feeds of an OPML file to the config")
+    imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true", help="print what would be added")
+    imp.set_defaults(func=cmd_import_opml)
+
+    exp = sub.add_parser("export-opml", help="print the members' feeds as OPML")
+    exp.add_argument("-o", "--output", help="write to this file instead of standard output")
+    exp.set_defaults(func=cmd_export_opml)
+    return p
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_path(args.config))
+
+
+def _engine(config: Config) -> Engine:
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    return engine
+
+
+# ---------------------------------------------------------------------------------------- run
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = _engine(config)
+    try:
+        if args.once:
+            summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress))
+            _print_summary(summary)
+            return 0
+        asyncio.run(_run_forever(config, engine))
+        return 0
+    finally:
+        engine.dispose()
+
+
+async def _run_once(config: Config, engine: Engine, show_progress: bool) -> CycleSummary:
+    progress, finish = _progress_bar(show_progress and sys.stderr.isatty())
+    try:
+        async with Poller(config, engine, progress=progress) as poller:
+            _install_signals(poller.stop)
+            return await poller.run_cycle(due_only=False)
+    finally:
+        finish()
+
+
+async def _run_forever(config: Config, engine: Engine) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    stopped = asyncio.Event()
+    busy = asyncio.Lock()
+    async with Poller(config, engine) as poller:
+
+        async def tick() -> None:
+            if stopped.is_set():
+                return
+            async with busy:
+                summary = await poller.run_cycle(due_only=True)
+            if summary.feeds:
+                log.warning("cycle finished", **summary.as_dict())
+
+        def stop() -> None:
+            poller.stop()
+            stopped.set()
+
+        _install_signals(stop)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(tick, "interval", seconds=config.schedule.tick_seconds,
+                          next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                          misfire_grace_time=None, id="poll")
+        scheduler.start()
+        log.warning("polling on schedule", feeds=sum(len(m.feeds) for m in config.members),
+                    tick_seconds=config.schedule.tick_seconds)
+        await stopped.wait()
+        scheduler.shutdown(wait=False)
+        async with busy:  # the cycle in progress finishes its feeds in flight, claims no more
+            pass
+    log.warning("stopped")
+
+
+def _install_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    if not enabled:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                   console=_stderr_console())
+    task = bar.add_task("polling feeds", total=None)
+    bar.start()
+
+    def update_bar(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update_bar, bar.stop
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
+
+
+def _print_summary(s: CycleSummary) -> None:
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s.errors.items()))
+    print(f"cycle: {s.feeds} feeds: {s.ok} ok, {s.not_modified} not modified, {s.failed} failed"
+          f"{f' ({errors})' if errors else ''}"
+          f"{f', {s.deferred} deferred' if s.deferred else ''}; "
+          f"{s.new_items} new items, {s.updated_items} updated; {s.duration_s:.2f} s")
+
+
+# -------------------------------------------------------------------------------- check-config
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    count = sum(len(m.feeds) for m in config.members)
+    print(f"{config.source}: ok: {len(config.members)} members, {count} feeds")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- feeds
+def feed_rows(config: Config, engine: Engine, now: datetime) -> list[dict[str, Any]]:
+    failing_after = timedelta(seconds=config.schedule.failing_after)
+    rows = []
+    for r in feed_table(engine):
+        if r["disabled_reason"]:
+            state = "disabled"
+        elif r["failing_since"] and now - r["failing_since"] >= failing_after:
+            state = "failing"
+        elif r["consecutive_errors"]:
+            state = "error"
+        elif r["last_success_at"] is None:
+            state = "new"
+        else:
+            state = "ok"
+        rows.append({
+            "member": r["member_id"],
+            "member_name": r["member_name"],
+            "url": r["url"],
+            "config_url": r["config_url"],
+            "state": state,
+            "last_success": _iso(r["last_success_at"]),
+            "items": r["items_total"],
+            "consecutive_errors": r["consecutive_errors"],
+            "last_error": r["last_error"],
+            "error_kind": r["last_error_kind"],
+            "failing_since": _iso(r["failing_since"]),
+            "next_poll": None if r["disabled_reason"] else _iso(r["next_poll_at"]),
+            "last_status": r["last_status"],
+        })
+    return rows
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = _engine(config)
+    try:
+        rows = feed_rows(config, engine, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    if args.failing:
+        rows = [r for r in rows if r["state"] in ("failing", "disabled")]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    tz = ZoneInfo(config.association.timezone)
+    table = Table(title=f"{len(rows)} feeds", title_justify="left")
+    for column in ("member", "feed", "state", "last success", "items", "errors", "last error",
+                   "next poll"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r["member"], r["url"], r["state"], _local(r["last_success"], tz),
+                      str(r["items"]), str(r["consecutive_errors"]),
+                      (r["last_error"] or "")[:120],
+                      _local(r["next_poll"], tz) if r["next_poll"] else "never (disabled)")
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+def _local(iso: str | None, tz: ZoneInfo) -> str:
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def cmd_enable_feed(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = _engine(config)
+    try:
+        with engine.begin() as conn:
+            found = conn.execute(
+                update(feeds_table)
+                .where((feeds_table.c.config_url == args.url) | (feeds_table.c.url == args.url))
+                .values(disabled_reason=None, consecutive_errors=0, failing_since=None,
+                        next_poll_at=datetime.now(UTC))
+            ).rowcount
+    finally:
+        engine.dispose()
+    if not found:
+        raise UsageError(f"no feed {args.url} in the database (run `aggregator run --once` first)")
+    print(f"enabled {args.url}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- OPML
+def cmd_export_opml(args: argparse.Namespace) -> int:
+    config = _config(args)
+    data = render_opml(config, datetime.now(UTC))
+    if args.output:
+        write_atomic(Path(args.output), data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_import_opml(args: argparse.Namespace) -> int:
+    from ruamel.yaml import YAML
+
+    path = Path(resolve_path(args.config))
+    config = load_config(path)
+    try:
+        outlines = parse_opml(Path(args.file).read_bytes())
+    except OpmlError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    known = {url for m in config.members for url in m.feeds}
+    ids = {m.id for m in config.members}
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 200
+    doc = yaml.load(path.read_text(encoding="utf-8"))
+    by_member = {m["id"]: m for m in doc["members"]}
+    added = []
+    for o in outlines:
+        if o.xml_url in known:
+            continue
+        site = o.html_url or _origin(o.xml_url)
+        mid = member_id_for(site)
+        entry = by_member.get(mid)
+        if entry is not None and mid not in ids:
+            entry["feeds"].append(o.xml_url)  # a second feed of a member added in this run
+        elif entry is not None and _origin(str(entry["site"])) == _origin(site):
+            entry["feeds"].append(o.xml_url)
+        else:
+            base, n = mid, 2
+            while mid in by_member:
+                mid, n = f"{base}-{n}", n + 1
+            entry = {"id": mid, "name": o.title or mid, "site": site, "feeds": [o.xml_url]}
+            if o.category:
+                entry["region"] = o.category
+            doc["members"].append(entry)
+            by_member[mid] = entry
+        known.add(o.xml_url)
+        added.append((mid, o.xml_url))
+    for mid, url in added:
+        print(f"{'would add' if args.dry_run else 'added'} {mid}: {url}")
+    if not added:
+        print("nothing to add: every feed is already in the config")
+        return 0
+    if args.dry_run:
+        return 0
+    import io
+
+    buffer = io.StringIO()
+    yaml.dump(doc, buffer)
+    text = buffer.getvalue()
+    parse_config(text, str(path))  # never write a config that would not load
+    write_atomic(path, text.encode("utf-8"))
+    return 0
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"

@@ -1,0 +1,177 @@
+"""Database engine, column types and table definitions (SQLite by default, PostgreSQL alike).
+
+The tables here are what queries use; the migrations in ``aggregator/migrations`` create and upgrade
+them, and the test suite checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect, make_url
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite has no time-zone type, so store naive UTC there."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("site", String(2000), nullable=False),
+    Column("region", String(200)),
+    Column("language", String(20), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", String(64), ForeignKey("members.id"), nullable=False),
+    Column("config_url", String(2000), nullable=False, unique=True),
+    Column("url", String(2000), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("disabled_reason", Text),
+    Column("title", Text),
+    Column("etag", String(500)),
+    Column("last_modified", String(100)),
+    Column("body_hash", String(64)),
+    Column("server_hint_s", Integer, nullable=False, default=0),
+    Column("interval_s", Integer),
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("last_fetch_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_status", Integer),
+    Column("consecutive_errors", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_kind", String(40)),
+    Column("last_error_at", UTCDateTime),
+    Column("failing_since", UTCDateTime),
+    Column("items_total", Integer, nullable=False, default=0),
+    Column("last_new", Integer, nullable=False, default=0),
+    Column("last_updated", Integer, nullable=False, default=0),
+    Column("lease_owner", String(100)),
+    Column("lease_until", UTCDateTime),
+    Index("ix_feeds_due", "next_poll_at"),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host", String(300), primary_key=True),
+    Column("blocked_until", UTCDateTime, nullable=False),
+    Column("reason", Text),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id"), nullable=False),
+    Column("member_id", String(64), ForeignKey("members.id"), nullable=False),
+    Column("item_key", String(64), nullable=False),
+    Column("guid", Text),
+    Column("url", Text),
+    Column("link", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content_html", Text, nullable=False),
+    Column("content_text", Text, nullable=False),
+    Column("author", Text),
+    Column("categories", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime),
+    Column("date_missing", Boolean, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("fallback_key", String(64), nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    UniqueConstraint("feed_id", "item_key", name="uq_items_feed_key"),
+    Index("ix_items_feed_guid", "feed_id", "guid"),
+    Index("ix_items_feed_url", "feed_id", "url"),
+    Index("ix_items_url", "url"),
+    Index("ix_items_published", "published_at"),
+    Index("ix_items_member_published", "member_id", "published_at"),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's begin event issue BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN,
+    # so that two processes never deadlock upgrading read locks to write locks.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs for several writers and crash safety."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -1,0 +1,310 @@
+"""One poll cycle: claim feeds, fetch them concurrently, parse off the loop, store the results.
+
+The only module that wires stages together.  Database calls run on one dedicated thread so that
+the event loop keeps fetching while results are written, and so that this process never competes
+with itself for SQLite's write lock.  Parsing runs in a process pool (feedparser is pure Python
+and would otherwise hold the GIL against the fetches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+import structlog
+from sqlalchemy import Engine
+
+from .config import Config
+from .fetch import FetchResult, build_client, fetch_feed
+from .models import Item
+from .normalize import normalize_feed
+from .parse import ParseError, parse_feed
+from .schedule import (
+    WEEK,
+    Bounds,
+    failure_interval,
+    next_poll,
+    retry_after_seconds,
+    server_hint_seconds,
+    success_interval,
+    with_jitter,
+)
+from .store import (
+    FeedState,
+    FeedUpdate,
+    StoreResult,
+    block_host,
+    blocked_hosts,
+    claim_feeds,
+    count_pollable,
+    record_poll,
+    sync_config,
+)
+from .urls import host_of
+
+log = structlog.get_logger("aggregator.poller")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class CycleSummary:
+    feeds: int = 0
+    ok: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    deferred: int = 0
+    new_items: int = 0
+    updated_items: int = 0
+    duration_s: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_items or self.updated_items)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"feeds": self.feeds, "ok": self.ok, "not_modified": self.not_modified,
+                "failed": self.failed, "deferred": self.deferred, "new_items": self.new_items,
+                "updated_items": self.updated_items, "duration_s": round(self.duration_s, 3),
+                "errors": dict(self.errors)}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What the worker pool sends back: items, or the reason there are none."""
+
+    items: list[Item]
+    title: str | None
+    ttl_seconds: int | None
+    warning: str | None
+    recent: int
+    error_kind: str | None = None
+    error: str | None = None
+
+
+def parse_and_normalize(body: bytes, content_type: str, url: str, now: datetime,
+                        max_future_s: int) -> Parsed:
+    """Pure stage run in a worker process: bytes in, normalised items out."""
+    try:
+        doc = parse_feed(body, content_type)
+    except ParseError as exc:
+        return Parsed([], None, None, None, 0, exc.kind, str(exc))
+    found = normalize_feed(doc, url, now, timedelta(seconds=max_future_s))
+    week_ago = now - timedelta(seconds=WEEK)
+    recent = sum(1 for i in found if i.published_at >= week_ago and not i.date_missing)
+    return Parsed(found, doc.title or None, doc.ttl_seconds, doc.warning, recent)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _default_parse_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Poller:
+    """Owns the process-wide resources: HTTP client, DB thread, parse pool."""
+
+    def __init__(self, config: Config, engine: Engine, *, owner: str | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.owner = owner or worker_id()
+        self.progress = progress
+        self.rng = rng or random.Random()
+        self.bounds = Bounds(config.schedule.min_interval, config.schedule.max_interval,
+                             config.schedule.max_backoff)
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-db")
+        workers = config.fetch.parse_workers
+        if workers is None:
+            workers = _default_parse_workers()
+        self._parse: Executor | None = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+            if workers > 0 else None
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._stopping = asyncio.Event()
+
+    async def __aenter__(self) -> Poller:
+        self._client = build_client(self.config)
+        await self.db(sync_config, self.engine, self.config, _now())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        self._db.shutdown(wait=True)
+        if self._parse is not None:
+            self._parse.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        """Finish the feeds in flight, claim no more."""
+        self._stopping.set()
+
+    async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+
+    async def run_cycle(self, *, due_only: bool) -> CycleSummary:
+        """Poll every due feed (or every feed), in batches so that leases stay short."""
+        started = time.monotonic()
+        summary = CycleSummary()
+        now = _now()
+        lease = timedelta(seconds=self.config.schedule.lease_seconds)
+        batch = max(self.config.fetch.concurrency * 4, 64)
+        blocked = await self.db(blocked_hosts, self.engine, now)
+        global_limit = asyncio.Semaphore(self.config.fetch.concurrency)
+        host_limits: dict[str, asyncio.Semaphore] = {}
+        total = await self.db(count_pollable, self.engine, now, due_only)
+
+        async def one(feed: FeedState) -> None:
+            host = host_of(feed.url)
+            sem = host_limits.setdefault(host, asyncio.Semaphore(self.config.fetch.per_host))
+            async with sem, global_limit:
+                try:
+                    await self._poll_one(feed, summary, blocked)
+                except Exception as exc:  # e.g. the database is gone: the lease will expire
+                    log.exception("feed poll failed", feed=feed.url, error=str(exc))
+                    summary.feeds += 1
+                    summary.failed += 1
+                    summary.errors["internal"] += 1
+            if self.progress:
+                self.progress(summary.feeds, max(total, summary.feeds))
+
+        # Claim more whenever the queue runs low, so one slow feed never holds up a whole batch.
+        pending: set[asyncio.Task[None]] = set()
+        exhausted = False
+        while True:
+            if not exhausted and not self._stopping.is_set() and len(pending) <= batch // 2:
+                claimed = await self.db(claim_feeds, self.engine, self.owner, now, lease, batch,
+                                        due_only)
+                exhausted = not claimed
+                pending.update(asyncio.create_task(one(f)) for f in claimed)
+            if not pending:
+                break
+            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        summary.duration_s = time.monotonic() - started
+        return summary
+
+    async def _poll_one(self, feed: FeedState, summary: CycleSummary,
+                        blocked: dict[str, datetime]) -> None:
+        now = _now()
+        host = host_of(feed.url)
+        until = blocked.get(host)
+        if until is not None and until > now:
+            change = FeedUpdate(outcome="deferred", now=now, next_poll_at=until)
+            await self.db(record_poll, self.engine, feed, change)
+            summary.feeds += 1
+            summary.deferred += 1
+            return
+        assert self._client is not None
+        f = self.config.fetch
+        result = await fetch_feed(self._client, feed.url, etag=feed.etag,
+                                  last_modified=feed.last_modified,
+                                  max_bytes=f.max_body_bytes, max_redirects=f.max_redirects,
+                                  deadline=f.deadline)
+        change, new_items = await self._evaluate(feed, result, now)
+        if change.outcome == "error" and result.http_status in (429, 503) and result.retry_after:
+            wait = retry_after_seconds(result.retry_after, now)
+            if wait:
+                until = now + timedelta(seconds=min(wait, self.bounds.max_backoff))
+                blocked[host] = until
+                await self.db(block_host, self.engine, host, until, change.error or "")
+        stored = await self.db(record_poll, self.engine, feed, change, new_items)
+        self._count(summary, change, stored)
+        log.info("feed polled", feed=feed.url, member=feed.member_id, outcome=change.outcome,
+                 status=result.http_status, new=stored.new, updated=stored.updated,
+                 error=change.error, kind=change.error_kind)
+
+    async def _evaluate(self, feed: FeedState, result: FetchResult, now: datetime,
+                        ) -> tuple[FeedUpdate, list[Item]]:
+        """Turn a fetch result into the feed's new state and the items to store."""
+        moved = result.permanent_url
+        if result.status == "error":
+            return self._failure(feed, now, result.error_kind or "error", result.error or "",
+                                 result.http_status, result.retry_after, moved), []
+        hint = server_hint_seconds(ttl=None, cache_control=result.cache_control,
+                                   expires=result.expires, now=now)
+        common = dict(now=now, http_status=result.http_status, url=moved, etag=result.etag,
+                      last_modified=result.last_modified)
+        if result.status == "not_modified":
+            seconds = max(feed.interval_s or self.bounds.min_interval, hint)
+            return FeedUpdate(outcome="not_modified", interval_s=feed.interval_s,
+                              next_poll_at=next_poll(now, with_jitter(seconds, self.rng)),
+                              server_hint_s=hint, **common), []  # type: ignore[arg-type]
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        if body_hash == feed.body_hash:
+            seconds = max(feed.interval_s or self.bounds.min_interval, hint, feed.server_hint_s)
+            return FeedUpdate(outcome="unchanged", body_hash=body_hash,
+                              interval_s=feed.interval_s, server_hint_s=max(hint, 0),
+                              next_poll_at=next_poll(now, with_jitter(seconds, self.rng)),
+                              **common), []  # type: ignore[arg-type]
+        parsed = await self._run_parse(result, now)
+        if parsed.error_kind:
+            return self._failure(feed, now, parsed.error_kind, parsed.error or "",
+                                 result.http_status, None, moved), []
+        hint = max(hint, parsed.ttl_seconds or 0)
+        interval = success_interval(parsed.recent, hint, self.bounds)
+        return FeedUpdate(outcome="ok", body_hash=body_hash, interval_s=interval,
+                          server_hint_s=hint, title=parsed.title, warning=parsed.warning,
+                          next_poll_at=next_poll(now, with_jitter(interval, self.rng)),
+                          **common), parsed.items  # type: ignore[arg-type]
+
+    async def _run_parse(self, result: FetchResult, now: datetime) -> Parsed:
+        args = (result.body, result.content_type, result.final_url, now,
+                self.config.schedule.max_future_skew)
+        loop = asyncio.get_running_loop()
+        try:
+            if self._parse is None:
+                return await asyncio.to_thread(parse_and_normalize, *args)
+            return await loop.run_in_executor(self._parse, parse_and_normalize, *args)
+        except Exception as exc:  # a crashed worker must cost one feed, not the cycle
+            return Parsed([], None, None, None, 0, "parser_crash",
+                          f"parser failed: {type(exc).__name__}: {exc}")
+
+    def _failure(self, feed: FeedState, now: datetime, kind: str, message: str,
+                 status: int | None, retry_after: str | None, moved: str | None) -> FeedUpdate:
+        if kind == "gone":
+            return FeedUpdate(outcome="gone", now=now, next_poll_at=now, http_status=status,
+                              error_kind=kind, url=moved,
+                              error=f"{message}: the feed was removed; disabled until re-enabled")
+        wait = retry_after_seconds(retry_after, now)
+        seconds = failure_interval(feed.consecutive_errors + 1, wait, self.bounds)
+        jittered = with_jitter(seconds, self.rng, spread=0.25)
+        if wait:
+            jittered = max(jittered, min(wait, self.bounds.max_backoff))
+        return FeedUpdate(outcome="error", now=now, next_poll_at=next_poll(now, jittered),
+                          http_status=status, error_kind=kind, error=message, url=moved)
+
+    @staticmethod
+    def _count(summary: CycleSummary, change: FeedUpdate, stored: StoreResult) -> None:
+        summary.feeds += 1
+        if change.outcome == "ok":
+            summary.ok += 1
+        elif change.outcome in ("unchanged", "not_modified"):
+            summary.not_modified += 1
+        else:
+            summary.failed += 1
+            summary.errors[change.error_kind or "error"] += 1
+        summary.new_items += stored.new
+        summary.updated_items += stored.updated
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,283 @@
+"""Everything the aggregator reads from and writes to its database.
+
+Each public function is one transaction.  Feeds are claimed with a lease (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), fetched outside any transaction, and their
+result written back in one transaction with the feed's new state, so a crash at any point leaves
+either the old state (the feed is polled again when its lease expires) or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from .config import Config
+from .db import feeds, hosts, items, members
+from .identity import Stored, match_items
+from .models import Item
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    id: int
+    member_id: str
+    config_url: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_errors: int
+    failing_since: datetime | None
+    interval_s: int | None
+    server_hint_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """The new state of a feed after one poll, computed by the poller."""
+
+    outcome: str  # ok | unchanged | not_modified | error | deferred | gone
+    now: datetime
+    next_poll_at: datetime
+    interval_s: int | None = None
+    http_status: int | None = None
+    url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    server_hint_s: int | None = None
+    title: str | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    new: int
+    updated: int
+
+
+_FEED_STATE_COLUMNS = (
+    feeds.c.id, feeds.c.member_id, feeds.c.config_url, feeds.c.url, feeds.c.etag,
+    feeds.c.last_modified, feeds.c.body_hash, feeds.c.consecutive_errors, feeds.c.failing_since,
+    feeds.c.interval_s, feeds.c.server_hint_s,
+)
+
+
+def sync_config(engine: Engine, config: Config, now: datetime) -> None:
+    """Make the members and feeds tables follow feeds.yaml; history of removed ones is kept."""
+    with engine.begin() as conn:
+        known_members = set(conn.scalars(select(members.c.id)))
+        listed_members = set()
+        for m in config.members:
+            listed_members.add(m.id)
+            values = dict(name=m.name, site=m.site, region=m.region,
+                          language=config.member_language(m), active=True)
+            if m.id in known_members:
+                conn.execute(update(members).where(members.c.id == m.id).values(**values))
+            else:
+                conn.execute(insert(members).values(id=m.id, **values))
+        stale = known_members - listed_members
+        if stale:
+            conn.execute(update(members).where(members.c.id.in_(stale)).values(active=False))
+        known_feeds = dict(conn.execute(select(feeds.c.config_url, feeds.c.id)).all())
+        listed = set()
+        for m in config.members:
+            for url in m.feeds:
+                listed.add(url)
+                if url in known_feeds:
+                    conn.execute(update(feeds).where(feeds.c.id == known_feeds[url])
+                                 .values(member_id=m.id, active=True))
+                else:
+                    conn.execute(insert(feeds).values(
+                        member_id=m.id, config_url=url, url=url, active=True, next_poll_at=now,
+                        server_hint_s=0, consecutive_errors=0, items_total=0, last_new=0,
+                        last_updated=0))
+        gone = [fid for url, fid in known_feeds.items() if url not in listed]
+        if gone:
+            conn.execute(update(feeds).where(feeds.c.id.in_(gone)).values(active=False))
+
+
+def claim_feeds(
+    engine: Engine, owner: str, now: datetime, lease: timedelta, limit: int, due_only: bool
+) -> list[FeedState]:
+    """Lease up to ``limit`` pollable feeds to ``owner``: each is held by one process at a time.
+
+    ``now`` is the cycle's start: with ``due_only`` false every feed not yet handled since then is
+    taken, which is how a full cycle (``run --once``) walks all feeds in batches.
+    """
+    conditions = [*_pollable(),
+                  or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)]
+    conditions.append(feeds.c.next_poll_at <= now if due_only else
+                      or_(feeds.c.last_fetch_at.is_(None), feeds.c.last_fetch_at < now))
+    candidates = (
+        select(feeds.c.id).where(and_(*conditions)).order_by(feeds.c.next_poll_at, feeds.c.id)
+        .limit(limit).with_for_update(skip_locked=True)
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(
+            update(feeds).where(feeds.c.id.in_(candidates.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease)
+            .returning(*_FEED_STATE_COLUMNS)
+        ).all()
+    return sorted((FeedState(*row) for row in rows), key=lambda f: f.id)
+
+
+def _pollable() -> list[Any]:
+    return [feeds.c.active.is_(True), feeds.c.disabled_reason.is_(None)]
+
+
+def count_pollable(engine: Engine, now: datetime, due_only: bool) -> int:
+    where = _pollable()
+    if due_only:
+        where.append(feeds.c.next_poll_at <= now)
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(feeds).where(*where)) or 0)
+
+
+def release_leases(engine: Engine, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(feeds).where(feeds.c.lease_owner == owner)
+                     .values(lease_owner=None, lease_until=None))
+
+
+def blocked_hosts(engine: Engine, now: datetime) -> dict[str, datetime]:
+    with engine.begin() as conn:
+        conn.execute(delete(hosts).where(hosts.c.blocked_until <= now))
+        return dict(conn.execute(select(hosts.c.host, hosts.c.blocked_until)).all())
+
+
+def block_host(engine: Engine, host: str, until: datetime, reason: str) -> None:
+    with engine.begin() as conn:
+        current = conn.scalar(select(hosts.c.blocked_until).where(hosts.c.host == host))
+        if current is None:
+            conn.execute(insert(hosts).values(host=host, blocked_until=until, reason=reason))
+        elif current < until:
+            conn.execute(update(hosts).where(hosts.c.host == host)
+                         .values(blocked_until=until, reason=reason))
+
+
+def record_poll(
+    engine: Engine, feed: FeedState, change: FeedUpdate, new_items: Sequence[Item] = ()
+) -> StoreResult:
+    """Write one poll's items and the feed's new state in a single transaction."""
+    with engine.begin() as conn:
+        result = _store_items(conn, feed, new_items, change.now) if new_items else StoreResult(0, 0)
+        conn.execute(update(feeds).where(feeds.c.id == feed.id)
+                     .values(**_feed_values(feed, change, result)))
+    return result
+
+
+def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        lease_owner=None, lease_until=None, next_poll_at=c.next_poll_at, last_fetch_at=c.now,
+    )
+    if c.outcome == "deferred":
+        return values
+    values["last_status"] = c.http_status
+    if c.interval_s is not None:
+        values["interval_s"] = c.interval_s
+    if c.outcome in ("ok", "unchanged", "not_modified"):
+        values.update(last_success_at=c.now, consecutive_errors=0, failing_since=None,
+                      last_error=c.warning, last_error_kind="warning" if c.warning else None,
+                      last_error_at=c.now if c.warning else None,
+                      last_new=result.new, last_updated=result.updated)
+        if c.server_hint_s is not None:
+            values["server_hint_s"] = c.server_hint_s
+        if c.outcome != "not_modified":
+            values.update(etag=c.etag, last_modified=c.last_modified, body_hash=c.body_hash)
+        elif c.etag or c.last_modified:
+            # A 304 may refresh validators (RFC 9111 4.3.4); keep the old ones otherwise.
+            values.update(etag=c.etag or feed.etag,
+                          last_modified=c.last_modified or feed.last_modified)
+        if c.title:
+            values["title"] = c.title
+        if result.new:
+            values["items_total"] = feeds.c.items_total + result.new
+    else:
+        values.update(consecutive_errors=feed.consecutive_errors + 1, last_error=c.error,
+                      last_error_kind=c.error_kind, last_error_at=c.now,
+                      failing_since=feed.failing_since or c.now, last_new=0, last_updated=0)
+        if c.outcome == "gone":
+            values["disabled_reason"] = c.error
+    if c.url and c.url != feed.url:
+        values["url"] = c.url
+    return values
+
+
+def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], now: datetime,
+                 ) -> StoreResult:
+    guids = list({i.guid for i in incoming if i.guid})
+    urls = list({i.url for i in incoming if i.url})
+    fallbacks = list({i.fallback_key for i in incoming})
+    where = [items.c.fallback_key.in_(fallbacks)]
+    if guids:
+        where.append(items.c.guid.in_(guids))
+    if urls:
+        where.append(items.c.url.in_(urls))
+    rows = conn.execute(
+        select(items.c.id, items.c.guid, items.c.url, items.c.fallback_key, items.c.title,
+               items.c.content_hash, items.c.published_at)
+        .where(items.c.feed_id == feed.id, or_(*where))
+    ).all()
+    stored = [Stored(r.id, r.guid, r.url, r.fallback_key, r.title, r.content_hash) for r in rows]
+    published = {r.id: r.published_at for r in rows}
+    new_rows: list[dict[str, Any]] = []
+    seen_ids: list[int] = []
+    updated = 0
+    for match in match_items(incoming, stored):
+        item, existing = match.item, match.existing
+        if existing is None:
+            new_rows.append(dict(_item_values(item, now), feed_id=feed.id,
+                                 member_id=feed.member_id, item_key=match.key,
+                                 first_seen_at=now, last_seen_at=now, changed_at=now,
+                                 revision=1, guid=item.guid))
+        elif existing.content_hash != item.content_hash:
+            values = _item_values(item, now)
+            if item.date_missing:
+                values["published_at"] = published[existing.id]
+            conn.execute(update(items).where(items.c.id == existing.id).values(
+                **values, last_seen_at=now, changed_at=now, revision=items.c.revision + 1))
+            updated += 1
+        else:
+            seen_ids.append(existing.id)
+    if seen_ids:
+        conn.execute(update(items).where(items.c.id.in_(seen_ids)).values(last_seen_at=now))
+    if new_rows:
+        conn.execute(insert(items), new_rows)
+    return StoreResult(new=len(new_rows), updated=updated)
+
+
+def _item_values(item: Item, now: datetime) -> dict[str, Any]:
+    return dict(
+        url=item.url, link=item.link, title=item.title, summary=item.summary,
+        content_html=item.content_html, content_text=item.content_text, author=item.author,
+        categories=json.dumps(list(item.categories), ensure_ascii=False),
+        published_at=item.published_at, updated_at=item.updated_at,
+        date_missing=item.date_missing, content_hash=item.content_hash,
+        fallback_key=item.fallback_key,
+    )
+
+
+def feed_table(engine: Engine) -> list[dict[str, Any]]:
+    """One row per configured feed, for `aggregator feeds`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(feeds, members.c.name.label("member_name"))
+            .join(members, members.c.id == feeds.c.member_id)
+            .where(feeds.c.active.is_(True))
+            .order_by(feeds.c.member_id, feeds.c.id)
+        ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def count_items(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(items)) or 0)
