@@ -22,7 +22,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__, logs
-from .config import Config, ConfigError, load_config, parse_config, resolve_path
+from .config import Config, ConfigError, Problem, load_config, parse_config, resolve_path
 from .db import feeds as feeds_table
 from .db import make_engine
 from .files import write_atomic
@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="poll feeds on schedule until stopped")
     run.add_argument("--once", action="store_true", help="one full cycle of every feed, then exit")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true",
+                     help="with --once: print the cycle's summary as JSON")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate the config file and exit")
@@ -125,7 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress))
-            _print_summary(summary)
+            if args.json:
+                print(json.dumps(summary.as_dict()))
+            else:
+                _print_summary(summary)
             return 0
         asyncio.run(_run_forever(config, engine))
         return 0
@@ -326,33 +331,39 @@ def cmd_export_opml(args: argparse.Namespace) -> int:
 
 def cmd_import_opml(args: argparse.Namespace) -> int:
     from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
 
     path = Path(resolve_path(args.config))
     config = load_config(path)
     try:
         outlines = parse_opml(Path(args.file).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
     except OpmlError as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     known = {url for m in config.members for url in m.feeds}
-    ids = {m.id for m in config.members}
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 200
-    doc = yaml.load(path.read_text(encoding="utf-8"))
+    # Keep the file's own sequence indentation; ruamel's default would re-indent every member.
+    doc, indent, dash = load_yaml_guess_indent(path.read_text(encoding="utf-8"), yaml=yaml)
+    if indent is not None and dash is not None:
+        yaml.indent(mapping=2, sequence=indent, offset=dash)
     by_member = {m["id"]: m for m in doc["members"]}
+    # One member per site: matched by host, not by the id guessed from it (two hosts may share
+    # a first label, and a taken id gets a suffix).
+    by_site = {_site_key(str(m["site"])): m for m in doc["members"]}
     added = []
     for o in outlines:
         if o.xml_url in known:
             continue
         site = o.html_url or _origin(o.xml_url)
-        mid = member_id_for(site)
-        entry = by_member.get(mid)
-        if entry is not None and mid not in ids:
-            entry["feeds"].append(o.xml_url)  # a second feed of a member added in this run
-        elif entry is not None and _origin(str(entry["site"])) == _origin(site):
-            entry["feeds"].append(o.xml_url)
+        entry = by_site.get(_site_key(site))
+        if entry is not None:
+            entry["feeds"].append(o.xml_url)  # another feed of a site already listed
         else:
-            base, n = mid, 2
+            mid = base = member_id_for(site)
+            n = 2
             while mid in by_member:
                 mid, n = f"{base}-{n}", n + 1
             entry = {"id": mid, "name": o.title or mid, "site": site, "feeds": [o.xml_url]}
@@ -360,23 +371,33 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
                 entry["region"] = o.category
             doc["members"].append(entry)
             by_member[mid] = entry
+            by_site[_site_key(site)] = entry
         known.add(o.xml_url)
-        added.append((mid, o.xml_url))
-    for mid, url in added:
-        print(f"{'would add' if args.dry_run else 'added'} {mid}: {url}")
+        added.append((str(entry["id"]), o.xml_url))
     if not added:
         print("nothing to add: every feed is already in the config")
-        return 0
-    if args.dry_run:
         return 0
     import io
 
     buffer = io.StringIO()
     yaml.dump(doc, buffer)
     text = buffer.getvalue()
-    parse_config(text, str(path))  # never write a config that would not load
-    write_atomic(path, text.encode("utf-8"))
+    try:
+        parse_config(text, str(path))  # never write a config that would not load
+    except ConfigError as exc:
+        raise ConfigError([Problem(args.file, None, "", f"cannot import: {p.message}")
+                           for p in exc.problems]) from None
+    if not args.dry_run:
+        write_atomic(path, text.encode("utf-8"))
+    for mid, url in added:
+        print(f"{'would add' if args.dry_run else 'added'} {mid}: {url}")
     return 0
+
+
+def _site_key(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or url).removeprefix("www.")
 
 
 def _origin(url: str) -> str:

@@ -170,9 +170,9 @@ class Config(_Strict):
     def database_url(self) -> str:
         """The storage URL with a relative SQLite path anchored at the config file's folder."""
         url = self.storage.url
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith("sqlite:////"):
-            rest = url[len(prefix):]
+        match = re.match(r"^sqlite(\+\w+)?:///(?!/)", url)  # sqlite+pysqlite:/// alike
+        if match:
+            prefix, rest = match.group(0), url[match.end():]
             if rest and rest != ":memory:" and not rest.startswith("file:"):
                 return prefix + str(self.base_dir / rest)
         return url
@@ -211,6 +211,11 @@ def parse_config(text: str, name: str = DEFAULT_CONFIG) -> Config:
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ConfigError([Problem(name, node.start_mark.line + 1, "", "must be a mapping")])
+    if "source" in data:  # set by the loader, not a key of the file
+        problems.append(Problem(name, _line_of(node, ("source",)), "source", "unknown key"))
+    # Checked on the raw data so that they are reported along with every other problem.
+    problems += _duplicate_members(data, node, name)
+    config: Config | None = None
     try:
         config = Config.model_validate({**data, "source": name})
     except ValidationError as exc:
@@ -219,10 +224,8 @@ def parse_config(text: str, name: str = DEFAULT_CONFIG) -> Config:
             problems.append(
                 Problem(name, _line_of(node, loc), _dotted(loc), _message(err["msg"], err["type"]))
             )
-        raise ConfigError(problems) from None
-    problems += _duplicate_members(config, node, name)
-    if problems:
-        raise ConfigError(problems)
+    if problems or config is None:
+        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
     return config
 
 
@@ -281,24 +284,32 @@ def _duplicate_keys(node: yaml.Node, name: str, path: tuple[Any, ...]) -> list[P
     return problems
 
 
-def _duplicate_members(config: Config, node: yaml.Node, name: str) -> list[Problem]:
+def _duplicate_members(data: dict[Any, Any], node: yaml.Node, name: str) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
     seen_feeds: dict[str, str] = {}
-    for i, member in enumerate(config.members):
-        if member.id in seen_ids:
-            first = seen_ids[member.id]
+    members = data.get("members")
+    for i, member in enumerate(members if isinstance(members, list) else []):
+        if not isinstance(member, dict):
+            continue
+        mid = member.get("id")
+        if isinstance(mid, str) and mid in seen_ids:
+            first = seen_ids[mid]
             problems.append(
                 Problem(name, _line_of(node, ("members", i, "id")), f"members[{i}].id",
-                        f"duplicate member id {member.id!r} (first at members[{first}])")
+                        f"duplicate member id {mid!r} (first at members[{first}])")
             )
-        seen_ids.setdefault(member.id, i)
-        for j, url in enumerate(member.feeds):
+        if isinstance(mid, str):
+            seen_ids.setdefault(mid, i)
+        feeds = member.get("feeds")
+        for j, url in enumerate(feeds if isinstance(feeds, list) else []):
+            if not isinstance(url, str):
+                continue
             if url in seen_feeds:
                 problems.append(
                     Problem(name, _line_of(node, ("members", i, "feeds", j)),
                             f"members[{i}].feeds[{j}]",
                             f"feed {url} is already listed for member {seen_feeds[url]!r}")
                 )
-            seen_feeds.setdefault(url, member.id)
+            seen_feeds.setdefault(url, str(mid) if mid is not None else f"members[{i}]")
     return problems

@@ -76,7 +76,9 @@ feeds = Table(
     Column("title", Text),
     Column("etag", String(500)),
     Column("last_modified", String(100)),
+    Column("validators_url", String(2000)),
     Column("body_hash", String(64)),
+    # The RSS <ttl> of the last parsed body, in seconds: a 304 carries no body to read it from.
     Column("server_hint_s", Integer, nullable=False, default=0),
     Column("interval_s", Integer),
     Column("next_poll_at", UTCDateTime, nullable=False),

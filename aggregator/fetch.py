@@ -162,17 +162,23 @@ async def fetch_feed(
     max_bytes: int,
     max_redirects: int,
     deadline: float,
+    validators_url: str | None = None,
 ) -> FetchResult:
-    """Fetch one feed; never raises for anything the network or the server does."""
+    """Fetch one feed; never raises for anything the network or the server does.
+
+    ``etag`` and ``last_modified`` are sent only to ``validators_url`` (default ``url``), the URL
+    that gave them: behind a temporary redirect that is the last hop, not the first.
+    """
+    validators = (validators_url or url, etag, last_modified)
     try:
         async with asyncio.timeout(deadline):
-            return await _fetch(client, url, etag, last_modified, max_bytes, max_redirects)
+            return await _fetch(client, url, validators, max_bytes, max_redirects)
     except TimeoutError:
         return _error(url, "timeout", f"no complete response within the {deadline:g} s deadline")
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, etag: str | None, last_modified: str | None,
+    client: httpx.AsyncClient, url: str, validators: tuple[str, str | None, str | None],
     max_bytes: int, max_redirects: int,
 ) -> FetchResult:
     hops: list[tuple[int, str]] = []
@@ -180,8 +186,8 @@ async def _fetch(
     visited = {url}
     while True:
         headers = {}
-        # Validators belong to the URL we stored them for; a redirect target gets a plain GET.
-        if not hops:
+        validators_url, etag, last_modified = validators
+        if current == validators_url:
             if etag:
                 headers["If-None-Match"] = etag
             if last_modified:

@@ -7,7 +7,7 @@ unchanged feed a no-op.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .models import Item, ParsedFeed, RawEntry
 from .textclean import clean_line, html_to_text, sanitize_html
@@ -52,12 +52,14 @@ def normalize_entry(
     categories = tuple(dict.fromkeys(
         c for c in (clean_line(c, 100) for c in entry.categories[:MAX_CATEGORIES]) if c
     ))
+    now = _utc(now)
     ceiling = now + max_future
-    published = entry.published or entry.updated
+    entry_updated = _utc(entry.updated) if entry.updated else None
+    published = (_utc(entry.published) if entry.published else None) or entry_updated
     date_missing = published is None
     if published is None or published > ceiling:
         published = now
-    updated = entry.updated if entry.updated and entry.updated <= ceiling else None
+    updated = entry_updated if entry_updated and entry_updated <= ceiling else None
     if updated is not None and updated <= published:
         updated = None
     fallback = _digest(title, content_text)[:32]
@@ -81,6 +83,11 @@ def normalize_entry(
         content_hash=content_hash,
         fallback_key=fallback,
     )
+
+
+def _utc(value: datetime) -> datetime:
+    """Stored times are UTC; a naive time from a sloppy source is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _digest(*parts: str) -> str:

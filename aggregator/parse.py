@@ -36,14 +36,18 @@ _ROOT_CLOSE = {
 }
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _MAX_TAIL = 4096
+_MAX_TTL_MINUTES = 7 * 24 * 60
 
 
 def parse_feed(body: bytes, content_type: str = "") -> ParsedFeed:
     """Parse one feed document; relative links are left for normalize to resolve."""
-    head = body[:2048].lstrip()
+    head = body[:2048].removeprefix(b"\xef\xbb\xbf").lstrip()
     if not head:
         raise ParseError("empty", "empty response body")
-    if head[:1] in (b"{", b"[") or "json" in content_type.lower():
+    # The body decides, not the Content-Type: servers label feeds every which way.
+    if head[:1] in (b"{", b"["):
+        return _parse_json_feed(body.removeprefix(b"\xef\xbb\xbf"))
+    if head[:1] != b"<" and "json" in content_type.lower():
         return _parse_json_feed(body)
     if _HTML_START.match(head):
         raise ParseError("not_a_feed", "an HTML page instead of a feed (a block page, or the wrong "
@@ -81,7 +85,8 @@ def parse_feed(body: bytes, content_type: str = "") -> ParsedFeed:
         format=version or "unknown",
         title=str(feed.get("title") or ""),
         link=feed.get("link"),
-        ttl_seconds=ttl * 60 if ttl is not None and ttl > 0 else None,
+        # RSS ttl is in minutes; more than a week is a typo or a trap, not a wish.
+        ttl_seconds=min(ttl, _MAX_TTL_MINUTES) * 60 if ttl is not None and ttl > 0 else None,
         entries=tuple(_entry(e) for e in entries),
         warning=warning,
     )
@@ -151,7 +156,8 @@ def _parse_json_feed(body: bytes) -> ParsedFeed:
     """JSON Feed 1.0/1.1 (feedparser 6 does not read JSON)."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: a document nested deeper than the interpreter's stack ('[[[[...').
         raise ParseError("malformed", f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith(
         "https://jsonfeed.org/version/"
@@ -180,16 +186,18 @@ def _iso_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _json_entry(item: dict[str, Any]) -> RawEntry:
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict)
                                       else [])
+    if not isinstance(authors, list):  # "authors": 5 or "authors": {...} in a sloppy feed
+        authors = []
     author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
     content = _str(item.get("content_html"))
     if not content and item.get("content_text"):

@@ -9,10 +9,12 @@ and would otherwise hold the GIL against the fetches).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import multiprocessing
 import os
 import random
+import resource
 import socket
 import time
 import uuid
@@ -33,10 +35,10 @@ from .models import Item
 from .normalize import normalize_feed
 from .parse import ParseError, parse_feed
 from .schedule import (
-    WEEK,
     Bounds,
     failure_interval,
     next_poll,
+    publishing_gap,
     retry_after_seconds,
     server_hint_seconds,
     success_interval,
@@ -71,6 +73,10 @@ class CycleSummary:
     updated_items: int = 0
     duration_s: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
+    # CPU seconds and peak memory of the parse workers, by worker pid, so that a cycle's
+    # cost can be reported whole (the workers are not this process's children to wait for).
+    worker_cpu_s: dict[int, float] = field(default_factory=dict)
+    worker_rss_kb: dict[int, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -80,7 +86,18 @@ class CycleSummary:
         return {"feeds": self.feeds, "ok": self.ok, "not_modified": self.not_modified,
                 "failed": self.failed, "deferred": self.deferred, "new_items": self.new_items,
                 "updated_items": self.updated_items, "duration_s": round(self.duration_s, 3),
-                "errors": dict(self.errors)}
+                "errors": dict(self.errors), "cpu_s": round(self.cpu_s, 3),
+                "peak_rss_mb": round(self.peak_rss_mb, 1)}
+
+    @property
+    def cpu_s(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime + sum(self.worker_cpu_s.values())
+
+    @property
+    def peak_rss_mb(self) -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return (own + sum(self.worker_rss_kb.values())) / 1024
 
 
 @dataclass(frozen=True)
@@ -91,9 +108,12 @@ class Parsed:
     title: str | None
     ttl_seconds: int | None
     warning: str | None
-    recent: int
+    gap_s: int
     error_kind: str | None = None
     error: str | None = None
+    pid: int = 0
+    cpu_s: float = 0.0
+    rss_kb: int = 0
 
 
 def parse_and_normalize(body: bytes, content_type: str, url: str, now: datetime,
@@ -102,11 +122,14 @@ def parse_and_normalize(body: bytes, content_type: str, url: str, now: datetime,
     try:
         doc = parse_feed(body, content_type)
     except ParseError as exc:
-        return Parsed([], None, None, None, 0, exc.kind, str(exc))
-    found = normalize_feed(doc, url, now, timedelta(seconds=max_future_s))
-    week_ago = now - timedelta(seconds=WEEK)
-    recent = sum(1 for i in found if i.published_at >= week_ago and not i.date_missing)
-    return Parsed(found, doc.title or None, doc.ttl_seconds, doc.warning, recent)
+        parsed = Parsed([], None, None, None, 0, exc.kind, str(exc))
+    else:
+        found = normalize_feed(doc, url, now, timedelta(seconds=max_future_s))
+        gap = publishing_gap([i.published_at for i in found if not i.date_missing], now)
+        parsed = Parsed(found, doc.title or None, doc.ttl_seconds, doc.warning, gap)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return dataclasses.replace(parsed, pid=os.getpid(), cpu_s=usage.ru_utime + usage.ru_stime,
+                               rss_kb=usage.ru_maxrss)
 
 
 def worker_id() -> str:
@@ -139,6 +162,8 @@ class Poller:
             if workers > 0 else None
         )
         self._client: httpx.AsyncClient | None = None
+        self._worker_cpu: dict[int, float] = {}
+        self._worker_rss: dict[int, int] = {}
         self._stopping = asyncio.Event()
 
     async def __aenter__(self) -> Poller:
@@ -200,6 +225,8 @@ class Poller:
                 break
             _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         summary.duration_s = time.monotonic() - started
+        summary.worker_cpu_s = dict(self._worker_cpu)
+        summary.worker_rss_kb = dict(self._worker_rss)
         return summary
 
     async def _poll_one(self, feed: FeedState, summary: CycleSummary,
@@ -217,6 +244,7 @@ class Poller:
         f = self.config.fetch
         result = await fetch_feed(self._client, feed.url, etag=feed.etag,
                                   last_modified=feed.last_modified,
+                                  validators_url=feed.validators_url or feed.url,
                                   max_bytes=f.max_body_bytes, max_redirects=f.max_redirects,
                                   deadline=f.deadline)
         change, new_items = await self._evaluate(feed, result, now)
@@ -242,27 +270,27 @@ class Poller:
         hint = server_hint_seconds(ttl=None, cache_control=result.cache_control,
                                    expires=result.expires, now=now)
         common = dict(now=now, http_status=result.http_status, url=moved, etag=result.etag,
-                      last_modified=result.last_modified)
-        if result.status == "not_modified":
-            seconds = max(feed.interval_s or self.bounds.min_interval, hint)
-            return FeedUpdate(outcome="not_modified", interval_s=feed.interval_s,
-                              next_poll_at=next_poll(now, with_jitter(seconds, self.rng)),
-                              server_hint_s=hint, **common), []  # type: ignore[arg-type]
-        body_hash = hashlib.sha256(result.body).hexdigest()
-        if body_hash == feed.body_hash:
-            seconds = max(feed.interval_s or self.bounds.min_interval, hint, feed.server_hint_s)
-            return FeedUpdate(outcome="unchanged", body_hash=body_hash,
-                              interval_s=feed.interval_s, server_hint_s=max(hint, 0),
+                      last_modified=result.last_modified, validators_url=result.final_url)
+        body_hash = hashlib.sha256(result.body).hexdigest() if result.status == "ok" else None
+        if result.status == "not_modified" or (body_hash and body_hash == feed.body_hash):
+            # Same document as last time: same publishing rate, same RSS ttl (server_hint_s
+            # keeps the body's ttl), fresh header hints; all within the configured bounds.
+            seconds = success_interval(feed.interval_s or self.bounds.min_interval,
+                                       max(hint, feed.server_hint_s), self.bounds)
+            outcome = "not_modified" if result.status == "not_modified" else "unchanged"
+            return FeedUpdate(outcome=outcome, body_hash=body_hash or feed.body_hash,
+                              interval_s=feed.interval_s,
                               next_poll_at=next_poll(now, with_jitter(seconds, self.rng)),
                               **common), []  # type: ignore[arg-type]
         parsed = await self._run_parse(result, now)
         if parsed.error_kind:
             return self._failure(feed, now, parsed.error_kind, parsed.error or "",
                                  result.http_status, None, moved), []
-        hint = max(hint, parsed.ttl_seconds or 0)
-        interval = success_interval(parsed.recent, hint, self.bounds)
+        interval = success_interval(parsed.gap_s, max(hint, parsed.ttl_seconds or 0),
+                                    self.bounds)
         return FeedUpdate(outcome="ok", body_hash=body_hash, interval_s=interval,
-                          server_hint_s=hint, title=parsed.title, warning=parsed.warning,
+                          server_hint_s=parsed.ttl_seconds or 0, title=parsed.title,
+                          warning=parsed.warning,
                           next_poll_at=next_poll(now, with_jitter(interval, self.rng)),
                           **common), parsed.items  # type: ignore[arg-type]
 
@@ -273,7 +301,10 @@ class Poller:
         try:
             if self._parse is None:
                 return await asyncio.to_thread(parse_and_normalize, *args)
-            return await loop.run_in_executor(self._parse, parse_and_normalize, *args)
+            parsed = await loop.run_in_executor(self._parse, parse_and_normalize, *args)
+            self._worker_cpu[parsed.pid] = parsed.cpu_s
+            self._worker_rss[parsed.pid] = parsed.rss_kb
+            return parsed
         except Exception as exc:  # a crashed worker must cost one feed, not the cycle
             return Parsed([], None, None, None, 0, "parser_crash",
                           f"parser failed: {type(exc).__name__}: {exc}")
@@ -284,12 +315,13 @@ class Poller:
             return FeedUpdate(outcome="gone", now=now, next_poll_at=now, http_status=status,
                               error_kind=kind, url=moved,
                               error=f"{message}: the feed was removed; disabled until re-enabled")
-        wait = retry_after_seconds(retry_after, now)
-        seconds = failure_interval(feed.consecutive_errors + 1, wait, self.bounds)
-        jittered = with_jitter(seconds, self.rng, spread=0.25)
-        if wait:
-            jittered = max(jittered, min(wait, self.bounds.max_backoff))
-        return FeedUpdate(outcome="error", now=now, next_poll_at=next_poll(now, jittered),
+        wait = min(retry_after_seconds(retry_after, now) or 0, self.bounds.max_backoff)
+        backoff = with_jitter(failure_interval(feed.consecutive_errors + 1, None, self.bounds),
+                              self.rng, spread=0.25)
+        # The server said when: come back then (and a little later, never sooner), not at a
+        # backoff jittered past it.
+        seconds = backoff if backoff > wait else round(wait * self.rng.uniform(1.0, 1.02)) + 1
+        return FeedUpdate(outcome="error", now=now, next_poll_at=next_poll(now, seconds),
                           http_status=status, error_kind=kind, error=message, url=moved)
 
     @staticmethod

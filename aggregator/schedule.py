@@ -62,9 +62,22 @@ def server_hint_seconds(
     return int(max(0, *hints))
 
 
-def success_interval(items_last_week: int, server_hint: int, bounds: Bounds) -> int:
-    """Seconds to wait after a successful (or 304) poll."""
-    adaptive = WEEK // max(1, items_last_week)
+def publishing_gap(published: list[datetime], now: datetime) -> int:
+    """Mean seconds between the dated items of the last week (a week when there are none).
+
+    A feed shows only its newest N items, so "items in the last week" saturates at N for a busy
+    outlet; the span those items cover is what tells a 30-a-day outlet from a 30-a-week one.
+    """
+    recent = [p for p in published if now - timedelta(seconds=WEEK) <= p <= now]
+    if not recent:
+        return WEEK
+    span = max((now - min(recent)).total_seconds(), 3600.0)
+    return int(span / len(recent))
+
+
+def success_interval(gap: int, server_hint: int, bounds: Bounds) -> int:
+    """Seconds to wait after a successful poll, given the feed's publishing gap."""
+    adaptive = gap
     interval = min(max(adaptive, bounds.min_interval), bounds.max_interval)
     # The server's wishes win over our bounds' lower end, but not over a day's silence.
     return min(max(interval, server_hint), max(bounds.max_interval, bounds.min_interval))

@@ -31,6 +31,7 @@ class FeedState:
     url: str
     etag: str | None
     last_modified: str | None
+    validators_url: str | None
     body_hash: str | None
     consecutive_errors: int
     failing_since: datetime | None
@@ -50,6 +51,7 @@ class FeedUpdate:
     url: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    validators_url: str | None = None
     body_hash: str | None = None
     server_hint_s: int | None = None
     title: str | None = None
@@ -66,8 +68,8 @@ class StoreResult:
 
 _FEED_STATE_COLUMNS = (
     feeds.c.id, feeds.c.member_id, feeds.c.config_url, feeds.c.url, feeds.c.etag,
-    feeds.c.last_modified, feeds.c.body_hash, feeds.c.consecutive_errors, feeds.c.failing_since,
-    feeds.c.interval_s, feeds.c.server_hint_s,
+    feeds.c.last_modified, feeds.c.validators_url, feeds.c.body_hash,
+    feeds.c.consecutive_errors, feeds.c.failing_since, feeds.c.interval_s, feeds.c.server_hint_s,
 )
 
 
@@ -192,7 +194,8 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
         if c.server_hint_s is not None:
             values["server_hint_s"] = c.server_hint_s
         if c.outcome != "not_modified":
-            values.update(etag=c.etag, last_modified=c.last_modified, body_hash=c.body_hash)
+            values.update(etag=c.etag, last_modified=c.last_modified, body_hash=c.body_hash,
+                          validators_url=c.validators_url)
         elif c.etag or c.last_modified:
             # A 304 may refresh validators (RFC 9111 4.3.4); keep the old ones otherwise.
             values.update(etag=c.etag or feed.etag,

@@ -22,6 +22,7 @@ import nh3
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _ENTITY_LIKE = re.compile(r"&(#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
 _BARE_NUMERIC = re.compile(r"&#(\d{2,7})(?![\d;])")
+_DOUBLE_NUMERIC = re.compile(r"&amp;(#\d{1,7};|#[xX][0-9a-fA-F]{1,6};)")
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b\u2009\u202f]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 
@@ -42,33 +43,37 @@ _ATTRIBUTES = {
 }
 _URL_ATTRS = {"href", "src", "cite"}
 
-# A block whose visible text starts like this is furniture, not article.
-_BOILERPLATE = re.compile(
-    r"^\s*(?:"
-    r"the post\b.{0,400}\bappeared first on\b"
+# Text that starts a piece of furniture, not article.  "The post ... appeared first on" may span
+# inline tags but never a block boundary.
+_STARTS = (
+    r"the post\b(?:(?!</?(?:p|div|li)\b).){0,400}?\bappeared first on\b"
     r"|artikel ini telah (?:tayang|terbit)"
     r"|(?:baca|simak|lihat|klik) (?:juga|pula|selengkapnya)\b"
     r"|berita terkait\s*:"
     r"|(?:bagikan|share)(?: (?:this|ini|artikel|berita)\w*)?\s*:"
     r"|klik untuk (?:berbagi|membagikan)"
     r"|(?:like|suka) (?:this|ini)\s*:"
-    r"|(?:ikuti|follow|gabung)\b.{0,80}\b(?:google news|whatsapp|telegram|channel|instagram)"
-    r"|(?:dapatkan|simak) (?:update|berita|informasi)\b.{0,80}\b(?:google news|whatsapp|telegram)"
+    r"|(?:ikuti|follow|gabung)\b[^\n<]{0,80}\b(?:google news|whatsapp|telegram|channel|instagram)"
+    r"|(?:dapatkan|simak) (?:update|berita|informasi)\b[^\n<]{0,80}\b"
+    r"(?:google news|whatsapp|telegram)"
     r"|(?:tinggalkan|tulis|leave) (?:a )?(?:komentar|balasan|comment|reply)"
     r"|(?:continue reading|read more|baca selengkapnya|selengkapnya)\b"
-    r")",
+)
+_BOILERPLATE = re.compile(r"^\s*(?:" + _STARTS + ")", re.IGNORECASE | re.DOTALL)
+# A whole block (and the inline tags that open it) whose text starts with furniture.
+_BOILERPLATE_BLOCK = re.compile(
+    r"<(p|div|li|h[1-6]|blockquote|figcaption)\b[^>]*>"
+    r"(?:\s|&nbsp;|\u00a0|<(?:strong|b|em|i|span|a|u|h[1-6])\b[^>]*>)*"
+    r"(?:" + _STARTS + r").*?</\1\s*>",
     re.IGNORECASE | re.DOTALL,
 )
-_BLOCK = re.compile(
-    r"<(p|div|li|h[1-6]|blockquote|figcaption|strong|em|b)\b[^>]*>(.*?)</\1>",
-    re.IGNORECASE | re.DOTALL,
+_TAIL = re.compile(
+    r"\s*(?:\[(?:&#8230;|&hellip;|…|\.\.\.)\]"
+    r"|(?:continue reading|read more|baca selengkapnya)\s*(?:»|&raquo;|→)?)\s*$",
+    re.IGNORECASE,
 )
-_INLINE_BOILERPLATE = re.compile(
-    r"(?:\bthe post\b.{0,400}?\bappeared first on\b[^.\n]{0,200}\.?"
-    r"|\s*\[(?:&#8230;|&hellip;|…|\.\.\.)\]\s*$"
-    r"|\s*(?:continue reading|read more|baca selengkapnya)\s*(?:»|&raquo;|→)?\s*$)",
-    re.IGNORECASE | re.DOTALL,
-)
+_INLINE_FOOTER = re.compile(r"\bthe post\b.{0,400}?\bappeared first on\b[^.\n]{0,200}\.?",
+                            re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(
     r"</(p|div|li|h[1-6]|blockquote|figcaption|tr|pre|ul|ol|table)\s*>|<br\s*/?>", re.IGNORECASE
@@ -111,7 +116,8 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
         return value
 
     cleaned = nh3.clean(
-        strip_controls(fragment),
+        # '&amp;#8217;' (a doubly escaped CMS entity) would show as '&#8217;' to readers.
+        _DOUBLE_NUMERIC.sub(r"&\1", strip_controls(fragment)),
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https"},
@@ -121,29 +127,35 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
         clean_content_tags={"script", "style", "iframe", "form", "noscript", "template", "object",
                             "embed", "svg", "math", "select", "textarea", "button"},
     )
-    return remove_boilerplate(cleaned)
+    # Again after nh3: it decodes references such as '&#8;' into the control characters themselves.
+    return remove_boilerplate(strip_controls(cleaned))
 
 
 def remove_boilerplate(fragment: str) -> str:
-    def drop(match: re.Match[str]) -> str:
-        text = unescape(_TAG.sub("", match.group(2)))
-        return "" if _BOILERPLATE.match(text) else match.group(0)
-
+    fragment = _BOILERPLATE_BLOCK.sub("", fragment)
     previous = None
-    while previous != fragment:  # a dropped block may expose an enclosing one
+    while previous != fragment:  # a dropped block may leave its parent empty
         previous = fragment
-        fragment = _BLOCK.sub(drop, fragment)
         fragment = _EMPTY_BLOCK.sub("", fragment)
-    return _INLINE_BOILERPLATE.sub("", fragment).strip()
+    return _strip_tail(fragment).strip()
+
+
+def _strip_tail(text: str) -> str:
+    """Drop a trailing "[…]" or "Read more": only the last characters can hold one."""
+    if "appeared first on" in text.lower():
+        text = _INLINE_FOOTER.sub("", text)
+    cut = max(0, len(text) - 120)
+    return text[:cut] + _TAIL.sub("", text[cut:])
 
 
 def html_to_text(fragment: str) -> str:
     """Readable plain text: one line per block, entities decoded, whitespace folded."""
     if not fragment:
         return ""
-    text = _BLOCK_END.sub("\n", fragment)
+    # Newlines in the HTML source are just spaces; only block ends and <br> break lines.
+    text = _BLOCK_END.sub("\n", fragment.replace("\r", " ").replace("\n", " "))
     text = unescape(_TAG.sub("", text))
     text = strip_controls(_WS.sub(" ", text))
     lines = [line.strip() for line in _NEWLINES.split(text)]
     kept = [line for line in lines if line and not _BOILERPLATE.match(line)]
-    return _INLINE_BOILERPLATE.sub("", "\n".join(kept)).strip()
+    return _strip_tail("\n".join(kept)).strip()

@@ -53,17 +53,22 @@ def canonical_url(link: str, base: str | None = None) -> str | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     host = parts.hostname.lower().rstrip(".")
-    if host.startswith("amp."):
+    while host.startswith("amp."):
         # amp.example.com/x is the AMP rendering of www.example.com/x on a few Indonesian CMSs;
         # folding it onto the bare domain keeps both copies one article.
         host = host[4:]
+    if not host:
+        return None
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" if port in (None, _DEFAULT_PORTS[scheme]) else f"[{host}]:{port}"
-    path = _AMP_PATH.sub("/", parts.path) or "/"
-    path = _AMP_SUFFIX.sub("", path)
+    # Fold AMP on the decoded path, to a fixed point, so that canonical forms are canonical
+    # again ('/%61mp', '/amp/amp/', 'x.amp.amp').
+    path, previous = unquote(parts.path), None
+    while path != previous:
+        previous, path = path, _AMP_SUFFIX.sub("", _AMP_PATH.sub("/", path))
     # Re-quote so that %-encoded and raw forms of one path compare equal.
-    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
+    path = quote(path or "/", safe="/:@!$&'()*+,;=-._~")
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if not is_tracking_param(k)]
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))

@@ -173,3 +173,42 @@ def feeds_json(cli: Any, config: Path) -> dict[str, dict[str, Any]]:
 
 
 POSTGRES_ENV = "AGGREGATOR_TEST_POSTGRES_URL"
+
+
+def postgres_base_url() -> str | None:
+    """The PostgreSQL server for tests, from $AGGREGATOR_TEST_POSTGRES_URL, if it answers."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        return None
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database: a SQLite file, or a schema of its own on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is not reachable: {exc.orig}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
