@@ -29,7 +29,7 @@ from .files import write_atomic
 from .migrate import upgrade
 from .opml import OpmlError, member_id_for, parse_opml, render_opml
 from .poller import CycleSummary, Poller
-from .store import feed_table
+from .store import explain_item, feed_table
 
 log = structlog.get_logger("aggregator")
 
@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--dry-run", action="store_true", help="print what would be added")
     imp.set_defaults(func=cmd_import_opml)
+
+    explain = sub.add_parser("explain", help="an item's regions and cluster, with the evidence")
+    explain.add_argument("item", help="the item's URL (any form of it) or its numeric id")
+    explain.add_argument("--json", action="store_true", help="print JSON")
+    explain.set_defaults(func=cmd_explain)
 
     exp = sub.add_parser("export-opml", help="print the members' feeds as OPML")
     exp.add_argument("-o", "--output", help="write to this file instead of standard output")
@@ -405,3 +410,41 @@ def _origin(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/"
+
+
+# ------------------------------------------------------------------------------------- explain
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = _engine(config)
+    try:
+        found = explain_item(engine, args.item)
+    finally:
+        engine.dispose()
+    if found is None:
+        raise UsageError(f"no stored item matches {args.item!r}")
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+        return 0
+    tz = ZoneInfo(config.association.timezone)
+    item = found["item"]
+    print(f"item {item['id']}: {item['title']}")
+    print(f"  member {item['member']}, published {_local(item['published_at'], tz)}")
+    print(f"  {item['url']}")
+    print("regions:")
+    for r in found["regions"] or [{"code": "-", "name": "none", "confidence": 0, "evidence": []}]:
+        print(f"  {r['name']} ({r['code']}), confidence {r['confidence']:.2f}")
+        for ev in r["evidence"]:
+            print(f"    - {ev}")
+    c = found["cluster"]
+    if c is None:
+        print("cluster: none (not clustered yet)")
+        return 0
+    print(f"cluster {c['id']}: {c['size']} copies; representative item {c['representative_id']}")
+    print(f"  why this item is here: {item['cluster_reason']}")
+    for m in c["members"]:
+        mark = "*" if m["id"] == c["representative_id"] else " "
+        print(f"  {mark} item {m['id']} {m['member']:<16} {_local(m['published_at'], tz)}  "
+              f"{m['url']}")
+        print(f"      {m['cluster_reason']}")
+    return 0
+

@@ -138,6 +138,11 @@ class Schedule(_Strict):
         return self
 
 
+class Cluster(_Strict):
+    window_hours: float = Field(default=72.0, gt=0, le=24 * 30,
+                                description="only items published this close are compared")
+
+
 class Member(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1)
@@ -153,6 +158,7 @@ class Config(_Strict):
     output_dir: str = "output"
     fetch: Fetch = Fetch()
     schedule: Schedule = Schedule()
+    cluster: Cluster = Cluster()
     members: list[Member] = Field(min_length=1)
 
     # Set by load_config: relative paths in the file are relative to the file, not to the cwd.

@@ -16,10 +16,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -132,12 +135,57 @@ items = Table(
     Column("content_hash", String(64), nullable=False),
     Column("fallback_key", String(64), nullable=False),
     Column("revision", Integer, nullable=False, default=1),
+    # Clustering and tagging (migration 0003).
+    Column("text_hash", String(64)),
+    Column("signature", LargeBinary),
+    Column("sig_version", Integer),
+    Column("facts", Text),
+    Column("cluster_id", BigInteger().with_variant(Integer, "sqlite")),
+    Column("cluster_reason", Text),
     UniqueConstraint("feed_id", "item_key", name="uq_items_feed_key"),
     Index("ix_items_feed_guid", "feed_id", "guid"),
     Index("ix_items_feed_url", "feed_id", "url"),
     Index("ix_items_url", "url"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_member_published", "member_id", "published_at"),
+    Index("ix_items_guid", "guid"),
+    Index("ix_items_text_hash", "text_hash"),
+    Index("ix_items_cluster", "cluster_id"),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("representative_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("first_published_at", UTCDateTime, nullable=False),
+    Column("last_published_at", UTCDateTime, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_clusters_last_published", "last_published_at"),
+)
+
+# MinHash LSH buckets: an item is a near-duplicate candidate of the items it shares a bucket with.
+lsh_buckets = Table(
+    "lsh_buckets",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("band", SmallInteger, primary_key=True),
+    Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_lsh_published", "published_at"),
+)
+
+item_regions = Table(
+    "item_regions",
+    metadata,
+    Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("code", String(40), primary_key=True),
+    Column("confidence", Float, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_item_regions_code_published", "code", "published_at"),
 )
 
 locks = Table(

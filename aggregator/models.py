@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tagger import RegionTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +60,9 @@ class Item:
     content_hash: str
     # Hash of title and text: identifies an item that has neither GUID nor URL.
     fallback_key: str = field(default="")
+    # Set by enrich: the places the item is about, its MinHash signature and its facts (JSON),
+    # and a hash of its wording for exact duplicates across feeds.
+    regions: tuple[RegionTag, ...] = field(default=())
+    signature: bytes = field(default=b"")
+    facts: str = field(default="")
+    text_hash: str = field(default="")

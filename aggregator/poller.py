@@ -30,6 +30,7 @@ import structlog
 from sqlalchemy import Engine
 
 from .config import Config
+from .enrich import enrich
 from .fetch import FetchResult, build_client, fetch_feed
 from .models import Item
 from .normalize import normalize_feed
@@ -117,14 +118,16 @@ class Parsed:
 
 
 def parse_and_normalize(body: bytes, content_type: str, url: str, now: datetime,
-                        max_future_s: int) -> Parsed:
-    """Pure stage run in a worker process: bytes in, normalised items out."""
+                        max_future_s: int, member_name: str, home_region: str | None) -> Parsed:
+    """Pure stages run in a worker process: bytes in, normalised, tagged, fingerprinted items
+    out."""
     try:
         doc = parse_feed(body, content_type)
     except ParseError as exc:
         parsed = Parsed([], None, None, None, 0, exc.kind, str(exc))
     else:
-        found = normalize_feed(doc, url, now, timedelta(seconds=max_future_s))
+        found = [enrich(i, member_name=member_name, home_region=home_region)
+                 for i in normalize_feed(doc, url, now, timedelta(seconds=max_future_s))]
         gap = publishing_gap([i.published_at for i in found if not i.date_missing], now)
         parsed = Parsed(found, doc.title or None, doc.ttl_seconds, doc.warning, gap)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -153,6 +156,8 @@ class Poller:
         self.rng = rng or random.Random()
         self.bounds = Bounds(config.schedule.min_interval, config.schedule.max_interval,
                              config.schedule.max_backoff)
+        self.members = {m.id: m for m in config.members}
+        self.cluster_window = timedelta(hours=config.cluster.window_hours)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregator-db")
         workers = config.fetch.parse_workers
         if workers is None:
@@ -254,7 +259,8 @@ class Poller:
                 until = now + timedelta(seconds=min(wait, self.bounds.max_backoff))
                 blocked[host] = until
                 await self.db(block_host, self.engine, host, until, change.error or "")
-        stored = await self.db(record_poll, self.engine, feed, change, new_items)
+        stored = await self.db(record_poll, self.engine, feed, change, new_items,
+                               self.cluster_window)
         self._count(summary, change, stored)
         log.info("feed polled", feed=feed.url, member=feed.member_id, outcome=change.outcome,
                  status=result.http_status, new=stored.new, updated=stored.updated,
@@ -282,7 +288,7 @@ class Poller:
                               interval_s=feed.interval_s,
                               next_poll_at=next_poll(now, with_jitter(seconds, self.rng)),
                               **common), []  # type: ignore[arg-type]
-        parsed = await self._run_parse(result, now)
+        parsed = await self._run_parse(result, now, feed.member_id)
         if parsed.error_kind:
             return self._failure(feed, now, parsed.error_kind, parsed.error or "",
                                  result.http_status, None, moved), []
@@ -294,9 +300,11 @@ class Poller:
                           next_poll_at=next_poll(now, with_jitter(interval, self.rng)),
                           **common), parsed.items  # type: ignore[arg-type]
 
-    async def _run_parse(self, result: FetchResult, now: datetime) -> Parsed:
+    async def _run_parse(self, result: FetchResult, now: datetime, member_id: str) -> Parsed:
+        member = self.members.get(member_id)
         args = (result.body, result.content_type, result.final_url, now,
-                self.config.schedule.max_future_skew)
+                self.config.schedule.max_future_skew, member.name if member else member_id,
+                member.region if member else None)
         loop = asyncio.get_running_loop()
         try:
             if self._parse is None:

@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from .clustering import NewItem, cluster_items, remember
 from .config import Config
-from .db import feeds, hosts, items, members
+from .db import clusters, feeds, hosts, item_regions, items, members
 from .identity import Stored, match_items
 from .models import Item
+from .similarity import SIGNATURE_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +169,18 @@ def block_host(engine: Engine, host: str, until: datetime, reason: str) -> None:
 
 
 def record_poll(
-    engine: Engine, feed: FeedState, change: FeedUpdate, new_items: Sequence[Item] = ()
+    engine: Engine, feed: FeedState, change: FeedUpdate, new_items: Sequence[Item] = (),
+    cluster_window: timedelta = timedelta(hours=72),
 ) -> StoreResult:
-    """Write one poll's items and the feed's new state in a single transaction."""
+    """Write one poll's items, their clusters and regions, and the feed's new state, in a
+    single transaction."""
+    placed: list[Any] = []
     with engine.begin() as conn:
-        result = _store_items(conn, feed, new_items, change.now) if new_items else StoreResult(0, 0)
+        result = (_store_items(conn, feed, new_items, change.now, cluster_window, placed)
+                  if new_items else StoreResult(0, 0))
         conn.execute(update(feeds).where(feeds.c.id == feed.id)
                      .values(**_feed_values(feed, change, result)))
+    remember(placed)
     return result
 
 
@@ -216,7 +223,7 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
 
 
 def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], now: datetime,
-                 ) -> StoreResult:
+                 cluster_window: timedelta, placed: list[Any]) -> StoreResult:
     guids = list({i.guid for i in incoming if i.guid})
     urls = list({i.url for i in incoming if i.url})
     fallbacks = list({i.fallback_key for i in incoming})
@@ -233,6 +240,7 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
     stored = [Stored(r.id, r.guid, r.url, r.fallback_key, r.title, r.content_hash) for r in rows]
     published = {r.id: r.published_at for r in rows}
     new_rows: list[dict[str, Any]] = []
+    new_items: list[Item] = []
     seen_ids: list[int] = []
     updated = 0
     for match in match_items(incoming, stored):
@@ -242,20 +250,42 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
                                  member_id=feed.member_id, item_key=match.key,
                                  first_seen_at=now, last_seen_at=now, changed_at=now,
                                  revision=1, guid=item.guid))
+            new_items.append(item)
         elif existing.content_hash != item.content_hash:
             values = _item_values(item, now)
             if item.date_missing:
                 values["published_at"] = published[existing.id]
             conn.execute(update(items).where(items.c.id == existing.id).values(
                 **values, last_seen_at=now, changed_at=now, revision=items.c.revision + 1))
+            # An edit keeps the item in its cluster; its places may change with the text.
+            _write_regions(conn, existing.id, item, values["published_at"], replace=True)
             updated += 1
         else:
             seen_ids.append(existing.id)
     if seen_ids:
         conn.execute(update(items).where(items.c.id.in_(seen_ids)).values(last_seen_at=now))
     if new_rows:
-        conn.execute(insert(items), new_rows)
+        ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True),
+                           new_rows).scalars().all()
+        for row_id, item in zip(ids, new_items, strict=True):
+            _write_regions(conn, row_id, item, item.published_at, replace=False)
+        placed.extend(cluster_items(
+            conn, [NewItem(i, it) for i, it in zip(ids, new_items, strict=True) if it.signature],
+            cluster_window, now))
     return StoreResult(new=len(new_rows), updated=updated)
+
+
+def _write_regions(conn: Connection, item_id: int, item: Item, published: datetime,
+                   replace: bool) -> None:
+    if replace:
+        conn.execute(delete(item_regions).where(item_regions.c.item_id == item_id))
+    if item.regions:
+        conn.execute(insert(item_regions), [
+            {"item_id": item_id, "code": r.code, "confidence": r.confidence,
+             "published_at": published,
+             "evidence": json.dumps([str(e) for e in r.evidence], ensure_ascii=False)}
+            for r in item.regions
+        ])
 
 
 def _item_values(item: Item, now: datetime) -> dict[str, Any]:
@@ -265,7 +295,9 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
         categories=json.dumps(list(item.categories), ensure_ascii=False),
         published_at=item.published_at, updated_at=item.updated_at,
         date_missing=item.date_missing, content_hash=item.content_hash,
-        fallback_key=item.fallback_key,
+        fallback_key=item.fallback_key, text_hash=item.text_hash or None,
+        signature=item.signature or None, facts=item.facts or None,
+        sig_version=SIGNATURE_VERSION if item.signature else None,
     )
 
 
@@ -284,3 +316,42 @@ def feed_table(engine: Engine) -> list[dict[str, Any]]:
 def count_items(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(items)) or 0)
+
+
+def explain_item(engine: Engine, ref: str) -> dict[str, Any] | None:
+    """Everything `aggregator explain` shows: the item, its regions, its cluster's copies."""
+    from .urls import canonical_url
+
+    cols = (items.c.id, items.c.member_id.label("member"), items.c.title, items.c.url,
+            items.c.published_at, items.c.cluster_id, items.c.cluster_reason)
+    with engine.connect() as conn:
+        if ref.isdigit():
+            row = conn.execute(select(*cols).where(items.c.id == int(ref))).mappings().first()
+        else:
+            url = canonical_url(ref) or ref
+            row = conn.execute(select(*cols).where(or_(items.c.url == url, items.c.link == ref))
+                               .order_by(items.c.published_at)).mappings().first()
+        if row is None:
+            return None
+        regions = [
+            {"code": r.code, "confidence": r.confidence, "evidence": json.loads(r.evidence)}
+            for r in conn.execute(select(item_regions).where(item_regions.c.item_id == row["id"])
+                                  .order_by(item_regions.c.confidence.desc()))
+        ]
+        cluster = None
+        if row["cluster_id"] is not None:
+            c = conn.execute(select(clusters).where(clusters.c.id == row["cluster_id"])).one()
+            copies = conn.execute(select(*cols).where(items.c.cluster_id == c.id)
+                                  .order_by(items.c.published_at, items.c.id)).mappings().all()
+            cluster = {"id": c.id, "size": c.size, "representative_id": c.representative_id,
+                       "members": [_jsonable(m) for m in copies]}
+    from .gazetteer import load
+
+    g = load()
+    for r in regions:
+        r["name"] = g.regions[r["code"]].name if r["code"] in g.regions else r["code"]
+    return {"item": _jsonable(row), "regions": regions, "cluster": cluster}
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}

@@ -212,3 +212,58 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@dataclass
+class StaticSite:
+    """Files from a folder served on 127.0.0.1 (feeds written by the test itself)."""
+
+    root: Path
+    port: int
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def write(self, name: str, body: str) -> str:
+        (self.root / name).write_text(body, encoding="utf-8")
+        return self.url(name)
+
+
+@pytest.fixture
+def static_site(tmp_path: Path) -> Iterator[StaticSite]:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield StaticSite(root, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def rss(title: str, items: list[dict[str, str]]) -> str:
+    """A small RSS 2.0 document: items need title, link, guid, date (RFC 822) and html."""
+    from html import escape
+
+    body = "".join(
+        f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
+        f"<guid>{escape(i['guid'])}</guid><pubDate>{i['date']}</pubDate>"
+        f"<description>{escape(i['html'])}</description></item>"
+        for i in items
+    )
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>{escape(title)}</title><link>https://example.id/</link>"
+            f"<description>x</description>{body}</channel></rss>")

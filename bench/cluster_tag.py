@@ -1,0 +1,162 @@
+"""Region tagging and story clustering: quality on the labelled set, speed on 100,000 items.
+
+    python bench/cluster_tag.py [--items 100000] [--quality-only]
+
+Quality: region precision/recall/F1 at kabupaten/kota level and cluster pair precision/recall on
+tests/fixtures/eval/labelled.yaml, through the aggregator's own path (normalise, enrich, store,
+cluster in SQLite); the same on the feed farm's truth (syndicated copies, dateline regions).
+
+Speed, on one core: items are made from a feed-farm corpus (parsed once, untimed) replicated in
+rounds four days apart (so that rounds never fall within one clustering window), and fed in
+publication order through enrich (tag + MinHash + facts) and the store's incremental clustering.
+Matching cost per item is shown when the store holds about 10k and about 100k items: flat,
+because lookups only touch the window's buckets and older buckets are pruned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregator import store  # noqa: E402
+from aggregator.clustering import cluster_items, prune_buckets  # noqa: E402
+from aggregator.config import parse_config  # noqa: E402
+from aggregator.db import make_engine  # noqa: E402
+from aggregator.enrich import enrich  # noqa: E402
+from aggregator.evaluate import run_labelled  # noqa: E402
+from aggregator.gazetteer import load  # noqa: E402
+from aggregator.migrate import upgrade  # noqa: E402
+from aggregator.models import Item  # noqa: E402
+from aggregator.normalize import normalize_feed  # noqa: E402
+from aggregator.parse import parse_feed  # noqa: E402
+from aggregator.store import FeedUpdate, claim_feeds, record_poll, sync_config  # noqa: E402
+
+DEFAULT_FARM = ROOT.parent / "shared" / "feedfarm" / "feedfarm.py"
+LABELLED = ROOT / "tests" / "fixtures" / "eval" / "labelled.yaml"
+
+
+def quality() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        regions, clusters, info = run_labelled(LABELLED, Path(tmp))
+    print(f"labelled set ({info['items']} items):")
+    print("| measure | precision | recall | F1 | target |")
+    print("|---|---|---|---|---|")
+    print(f"| regions (kab/kota) | {regions.precision:.3f} | {regions.recall:.3f} | "
+          f"{regions.f1:.3f} | F1 >= 0.95 |")
+    print(f"| cluster pairs | {clusters.precision:.3f} | {clusters.recall:.3f} | "
+          f"{clusters.f1:.3f} | P >= 0.99, R >= 0.95 |")
+
+
+def corpus_items(farm: Path, feeds: int, workdir: Path) -> list[tuple[str, Item]]:
+    out = workdir / "corpus"
+    subprocess.run([sys.executable, str(farm), "generate", "--feeds", str(feeds), "--items", "30",
+                    "--out", str(out), "--epoch", "now"], check=True, stdout=subprocess.DEVNULL)
+    now = datetime.now(UTC)
+    found = []
+    for path in sorted(glob.glob(str(out / "feeds" / "*.xml"))):
+        name = Path(path).stem
+        doc = parse_feed(Path(path).read_bytes())
+        for item in normalize_feed(doc, f"https://{name}.example/", now, timedelta(hours=1)):
+            found.append((name, item))
+    return found
+
+
+def speed(farm: Path, total: int) -> None:
+    g = load()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        base = corpus_items(farm, 200, work)
+        names = sorted({n for n, _ in base})
+        config = parse_config("association: {name: B, base_url: 'https://b.example/'}\nmembers:\n"
+                              + "".join(f"  - {{id: {n}, name: {n}, site: 'https://{n}.example/',"
+                                        f" feeds: ['https://{n}.example/feed/']}}\n"
+                                        for n in names))
+        engine = make_engine(f"sqlite:///{work / 'speed.db'}")
+        upgrade(engine)
+        start = min(i.published_at for _, i in base)
+        sync_config(engine, config, start)
+        feeds = {f.member_id: f for f in claim_feeds(engine, "bench", start, timedelta(days=365),
+                                                     10_000, due_only=False)}
+        cluster_time = [0.0]
+
+        def timed_cluster(*args: object, **kwargs: object) -> object:
+            t = time.perf_counter()
+            placed = cluster_items(*args, **kwargs)  # type: ignore[arg-type]
+            cluster_time[0] += time.perf_counter() - t
+            return placed
+
+        store.cluster_items = timed_cluster  # type: ignore[assignment]
+        rounds = -(-total // len(base))
+        window = timedelta(hours=72)
+        print(f"\nspeed: {total:,} items from {len(base):,} farm items x {rounds} rounds, "
+              "one core, SQLite")
+        print("| stored items | enrich ms/item | cluster ms/item | store+cluster ms/item | "
+              "items/s (enrich + cluster) |")
+        print("|---|---|---|---|---|")
+        done = 0
+        for r in range(rounds):
+            shift = timedelta(days=4 * r)
+            batch = []
+            for name, item in base[: total - done]:
+                batch.append((name, dataclasses.replace(
+                    item, published_at=item.published_at + shift,
+                    guid=f"{item.guid}-r{r}", url=f"{item.url}r{r}/", link=None)))
+            batch.sort(key=lambda b: b[1].published_at)
+            t0 = time.perf_counter()
+            enriched = [(n, enrich(i, member_name=n, home_region=None)) for n, i in batch]
+            t_enrich = time.perf_counter() - t0
+            cluster_time[0] = 0.0
+            t1 = time.perf_counter()
+            by_feed: dict[str, list[Item]] = {}
+            for n, i in enriched:
+                by_feed.setdefault(n, []).append(i)
+                if len(by_feed[n]) == 5:  # feeds deliver a few new items per poll
+                    _store(engine, feeds[n], by_feed.pop(n))
+            for n, items in by_feed.items():
+                _store(engine, feeds[n], items)
+            t_store = time.perf_counter() - t1
+            done += len(batch)
+            with engine.begin() as conn:
+                prune_buckets(conn, start + shift - 2 * window)
+            if r in (0, 1) or r == rounds - 1 or done >= total:
+                n = len(batch)
+                print(f"| {done:,} | {1000 * t_enrich / n:.3f} | "
+                      f"{1000 * cluster_time[0] / n:.3f} | {1000 * t_store / n:.3f} | "
+                      f"{n / (t_enrich + cluster_time[0]):,.0f} |", flush=True)
+            if done >= total:
+                break
+        engine.dispose()
+    del g
+
+
+def _store(engine: object, feed: store.FeedState, items: list[Item]) -> None:
+    now = max(i.published_at for i in items)
+    record_poll(engine, feed, FeedUpdate(outcome="ok", now=now, next_poll_at=now),  # type: ignore[arg-type]
+                items)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--quality-only", action="store_true")
+    p.add_argument("--farm", type=Path, default=Path(os.environ.get("FEEDFARM", DEFAULT_FARM)))
+    args = p.parse_args()
+    quality()
+    if not args.quality_only:
+        speed(args.farm, args.items)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

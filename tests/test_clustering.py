@@ -1,0 +1,167 @@
+"""Story clustering through the public surface: poll, then read clusters and `explain`."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from conftest import Farm, StaticSite, farm_members, make_config, rss
+
+PRESS_RELEASE = [
+    "Kepolisian Daerah Jawa Timur meluncurkan layanan pengaduan daring bernama Lapor Cepat "
+    "yang bisa diakses warga selama 24 jam melalui aplikasi dan nomor WhatsApp resmi.",
+    "Kapolda Jatim Irjen Pol Bambang Sutrisno mengatakan layanan itu disiapkan agar laporan "
+    "masyarakat soal kejahatan jalanan, penipuan daring, dan kecelakaan bisa ditangani lebih "
+    "cepat oleh polres terdekat.",
+    "Menurut dia, setiap laporan akan diteruskan ke 39 polres dan polresta di seluruh Jawa Timur "
+    "dalam waktu kurang dari 15 menit setelah diterima operator di Surabaya.",
+    "Selama uji coba tiga bulan, Lapor Cepat menerima 4.812 laporan dan 3.950 di antaranya sudah "
+    "ditindaklanjuti petugas di lapangan, ujar Bambang.",
+    "Polda Jatim juga menyiapkan 120 operator yang bekerja bergantian dalam tiga sif untuk "
+    "memastikan setiap pengaduan dijawab manusia, bukan mesin.",
+]
+DRUG_BUST = (
+    "Satresnarkoba Polres {place} menangkap {name} ({age}), warga Kecamatan {kec}, karena "
+    "kedapatan menyimpan sabu seberat {grams} gram. Penangkapan dilakukan pada Senin malam "
+    "setelah polisi menerima informasi dari masyarakat. Kasatresnarkoba Polres {place} AKP "
+    "{officer} mengatakan tersangka dijerat Pasal 114 dan Pasal 112 Undang-Undang Narkotika "
+    "dengan ancaman hukuman paling lama 20 tahun penjara. Polisi masih memburu pemasok sabu "
+    "tersebut dan mengimbau warga melapor bila mengetahui peredaran narkoba di lingkungannya."
+)
+
+
+def _html(paragraphs: list[str]) -> str:
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+def _date(hours_ago: float) -> str:
+    return format_datetime(datetime.now(UTC) - timedelta(hours=hours_ago))
+
+
+def _publish(site: StaticSite) -> list[dict[str, Any]]:
+    """Three outlets republish one press release; two others carry template drug-bust reports."""
+    copies = [
+        ("beritasatu", "Polda Jatim Luncurkan Layanan Lapor Cepat 24 Jam",
+         "SURABAYA, BeritaSatu.id - " + PRESS_RELEASE[0], PRESS_RELEASE[1:], 30),
+        ("kabartimur", "Lapor Cepat, Layanan Pengaduan 24 Jam dari Polda Jatim",
+         "Surabaya (kabartimur.com) – " + PRESS_RELEASE[0],
+         [PRESS_RELEASE[2], PRESS_RELEASE[1], "Baca juga: Harga Cabai Naik Lagi",
+          *PRESS_RELEASE[3:]], 20),
+        ("suaradesa", "Warga Jatim Kini Bisa Lapor Polisi Lewat Lapor Cepat",
+         "SuaraDesa.com, Surabaya - " + PRESS_RELEASE[0],
+         [PRESS_RELEASE[1], PRESS_RELEASE[2].replace("Menurut dia", "Ia menyebut"),
+          PRESS_RELEASE[3]], 10),
+    ]
+    members = []
+    for mid, title, lead, rest, hours in copies:
+        url = site.write(f"{mid}.xml", rss(mid, [{
+            "title": title, "link": f"https://{mid}.example/lapor-cepat/", "guid": f"{mid}-1",
+            "date": _date(hours), "html": _html([lead, *rest])}]))
+        members.append({"id": mid, "name": mid.title(), "site": f"https://{mid}.example/",
+                        "feeds": [url]})
+    traps = [("Sampang", "Ahmad Fauzi", 34, "Torjun", "3,5", "Budi Santoso"),
+             ("Bangkalan", "Moh Rasyid", 29, "Kamal", "12,8", "Dedi Kurniawan")]
+    for n, (place, name, age, kec, grams, officer) in enumerate(traps):
+        mid = f"radar{place.lower()}"
+        text = DRUG_BUST.format(place=place, name=name, age=age, kec=kec, grams=grams,
+                                officer=officer)
+        url = site.write(f"{mid}.xml", rss(mid, [{
+            "title": f"Polres {place} Tangkap Pengedar Sabu {grams} Gram",
+            "link": f"https://{mid}.example/sabu/", "guid": f"{mid}-1",
+            "date": _date(5 + n), "html": _html([f"{place.upper()}, Radar.id - {text}"])}]))
+        members.append({"id": mid, "name": f"Radar {place}", "site": f"https://{mid}.example/",
+                        "feeds": [url], "region": f"Kabupaten {place}"})
+    return members
+
+
+def test_copies_form_one_cluster_and_template_traps_stay_apart(
+        tmp_path: Path, static_site: StaticSite, cli: Any) -> None:
+    config = make_config(tmp_path, _publish(static_site))
+    assert "5 ok" in cli("--config", config, "run", "--once").out
+    db = sqlite3.connect(tmp_path / "var" / "aggregator.db")
+    rows = db.execute("SELECT member_id, cluster_id FROM items").fetchall()
+    cluster_of = dict(rows)
+    assert cluster_of["beritasatu"] == cluster_of["kabartimur"] == cluster_of["suaradesa"]
+    assert cluster_of["radarsampang"] != cluster_of["radarbangkalan"]
+    assert len({cluster_of["radarsampang"], cluster_of["radarbangkalan"],
+                cluster_of["beritasatu"]}) == 3
+    rep, size = db.execute(
+        "SELECT i.member_id, c.size FROM clusters c JOIN items i ON i.id = c.representative_id "
+        "WHERE c.id = ?", (cluster_of["suaradesa"],)).fetchone()
+    assert (rep, size) == ("beritasatu", 3)  # the earliest copy is the representative
+
+    explained = cli("--config", config, "explain", "https://kabartimur.example/lapor-cepat/")
+    assert explained.code == 0, explained.err
+    assert "Jawa Timur (35)" in explained.out
+    assert "cluster" in explained.out and "3 copies" in explained.out
+    assert "near-duplicate of item" in explained.out
+    as_json = cli("--config", config, "explain", "--json",
+                  "https://radarsampang.example/sabu/?utm_source=x").json()
+    assert [r["code"] for r in as_json["regions"]][:1] == ["35.27"]
+    assert any("Polres Sampang" in e for e in as_json["regions"][0]["evidence"])
+    assert as_json["cluster"]["size"] == 1
+    missing = cli("--config", config, "explain", "https://nowhere.example/x/")
+    assert missing.code == 2 and "no stored item" in missing.err
+
+
+def test_a_later_copy_joins_across_restarts_but_not_outside_the_window(
+        tmp_path: Path, static_site: StaticSite, cli: Any) -> None:
+    members = _publish(static_site)
+    first = make_config(tmp_path, members[:1])
+    cli("--config", first, "run", "--once")  # one process polls the original ...
+    late = dict(members[1])
+    # ... a later one, with a 1-hour window, gets a copy published 20 h later: too far apart.
+    config = make_config(tmp_path, [members[0], late, members[2]])
+    text = config.read_text().replace("members:", "cluster:\n  window_hours: 1\nmembers:")
+    config.write_text(text)
+    cli("--config", config, "run", "--once")
+    db = sqlite3.connect(tmp_path / "var" / "aggregator.db")
+    cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
+    # suaradesa (10 h after the original) and kabartimur (10 h apart from each other too)
+    assert cluster_of["beritasatu"] != cluster_of["kabartimur"]
+    assert cluster_of["kabartimur"] != cluster_of["suaradesa"]
+    # With the default 72 h window, a third process run places a fresh copy in the cluster.
+    config.write_text(text.replace("window_hours: 1", "window_hours: 72"))
+    site_copy = static_site.write("beritasatu2.xml", (static_site.root / "beritasatu.xml")
+                                  .read_text().replace("beritasatu-1", "beritasatu-2")
+                                  .replace("https://beritasatu.example/lapor-cepat/",
+                                           "https://beritasatu.example/lapor-cepat-lagi/"))
+    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
+                                    "feeds": [site_copy]}], name="extra.yaml")
+    cli("--config", extra, "run", "--once")
+    cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
+    assert cluster_of["ulang"] == cluster_of["beritasatu"]
+
+
+def test_feed_farm_clusters_match_the_truth(tmp_path: Path, farm: Farm, cli: Any) -> None:
+    config = make_config(tmp_path, farm_members(farm))
+    assert cli("--config", config, "run", "--once").code == 0
+    db = sqlite3.connect(tmp_path / "var" / "aggregator.db")
+    got = {(feed.split("/feeds/")[1].split("/")[0], url): cluster for feed, url, cluster in
+           db.execute("SELECT f.config_url, i.url, i.cluster_id FROM items i "
+                      "JOIN feeds f ON f.id = i.feed_id")}
+    want = {(t["feed"], t["url"]): t["cluster"] for t in farm.truth()}
+
+    def pairs(labels: dict[tuple[str, str], Any]) -> set[tuple[Any, Any]]:
+        groups: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+        for key, label in labels.items():
+            if label is not None:
+                groups[label].append(key)
+        return {p for g in groups.values() for p in itertools.combinations(sorted(g), 2)}
+
+    got_pairs, want_pairs = pairs(got), pairs(want)
+    assert want_pairs, "the farm corpus has syndicated copies"
+    precision = len(got_pairs & want_pairs) / len(got_pairs)
+    recall = len(got_pairs & want_pairs) / len(want_pairs)
+    assert precision >= 0.99 and recall >= 0.95, (precision, recall)
+    # Every cluster's representative is its earliest copy, and sizes add up.
+    bad = db.execute(
+        "SELECT c.id FROM clusters c JOIN items r ON r.id = c.representative_id "
+        "WHERE r.published_at > (SELECT min(published_at) FROM items WHERE cluster_id = c.id) "
+        "OR c.size != (SELECT count(*) FROM items WHERE cluster_id = c.id)").fetchall()
+    assert bad == []
