@@ -10,6 +10,7 @@ rebuilt: each item is placed once, and a cluster's representative is its earlies
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,21 +83,22 @@ _CACHE = _KnownCache()
 
 
 def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
-                  now: datetime) -> list[_Known]:
+                  now: datetime) -> Placement:
     """Place freshly inserted items into clusters (one transaction with their insert).
 
-    Returns the placed items for ``remember``, to be called once the transaction committed.
+    Returns the placement for ``remember``, to be called once the transaction committed.
     """
     if not new:
-        return []
+        return Placement()
+    index = _index_for(conn)
+    index.sync(conn, now - 2 * window)
     ordered = sorted(new, key=lambda n: (n.item.published_at, n.id))
     new_ids = [n.id for n in ordered]
     exact = _exact_candidates(conn, ordered, new_ids, window)
     keys = {n.id: band_keys(Signature.from_bytes(n.item.signature)) for n in ordered}
-    pool, hits = _lsh_candidates(conn, ordered, keys, new_ids, window)
-    bucket_index: dict[tuple[int, int], list[int]] = {}
-    for row_id, key in hits:
-        bucket_index.setdefault(key, []).append(row_id)
+    buckets = {n.id: [bucket for _, bucket in keys[n.id]] for n in ordered}
+    pool = _lsh_candidates(conn, index, ordered, buckets, new_ids, window)
+    local: dict[int, list[int]] = {}  # buckets of this batch's items, placed one by one
     # Decide every item first (clusters made in this batch get provisional negative keys),
     # then write: a handful of statements per feed instead of several per item.
     placed: dict[int, tuple[int, str]] = {}
@@ -107,7 +109,7 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
         own_facts = facts_from_json(it.facts)
         target, reason = _exact_match(it, exact, window)
         if target is None:
-            target, reason = _near_match(n, sig, own_facts, keys[n.id], bucket_index, pool,
+            target, reason = _near_match(n, sig, own_facts, buckets[n.id], index, local, pool,
                                          window)
         if target is None:
             target, reason = -(len(provisional) + 1), "first copy: starts the cluster"
@@ -115,8 +117,8 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
             provisional.setdefault(target, []).append(n)
         placed[n.id] = (target, reason)
         pool[n.id] = _Known(n.id, target, it.published_at, sig, own_facts)
-        for key in keys[n.id]:
-            bucket_index.setdefault(key, []).append(n.id)
+        for bucket in buckets[n.id]:
+            local.setdefault(bucket, []).append(n.id)
         _remember_exact(exact, it, n.id, target)
     real = _write_clusters(conn, ordered, placed, provisional, now)
     conn.execute(
@@ -129,41 +131,42 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
         {"band": band, "bucket": bucket, "item_id": n.id, "published_at": n.item.published_at}
         for n in ordered for band, bucket in keys[n.id]
     ])
-    return [dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0],
-                                                                 placed[n.id][0]))
-            for n in ordered]
+    return Placement(index, [
+        (dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0], placed[n.id][0])),
+         [bucket for _, bucket in keys[n.id]])
+        for n in ordered])
 
 
-def remember(placed: Sequence[_Known]) -> None:
-    """Cache committed placements (an item's cluster never changes once placed)."""
-    for known in placed:
+def remember(placement: Placement) -> None:
+    """Cache committed placements (an item's cluster never changes once placed) and add their
+    buckets to the in-memory index."""
+    for known, buckets in placement.placed:
         _CACHE.put(known)
+        if placement.index is not None:
+            placement.index.add(known.id, known.published_at, buckets)
 
 
-def _near_match(n: NewItem, sig: Signature, own_facts: Facts, keys: list[tuple[int, int]],
-                bucket_index: dict[tuple[int, int], list[int]], pool: dict[int, _Known],
+def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int],
+                index: _BucketIndex, local: dict[int, list[int]], pool: dict[int, _Known],
                 window: timedelta) -> tuple[int | None, str]:
     """The most similar earlier item that is the same story, among those sharing a bucket."""
-    values = np.frombuffer(n.item.signature, dtype="<u4")
-    seen: set[int] = set()
-    best: tuple[float, _Known, str] | None = None
-    for key in keys:
-        for cand_id in bucket_index.get(key, ()):
-            if cand_id in seen:
-                continue
-            seen.add(cand_id)
-            cand = pool[cand_id]
-            if abs(cand.published_at - n.item.published_at) > window:
-                continue
-            # A vectorised first look: most bucket neighbours share a template, not a story.
-            if np.count_nonzero(cand.values == values) < MATCH_THRESHOLD * NUM_PERM:
-                continue
-            verdict = same_story(sig, own_facts, cand.signature, cand.facts)
-            if verdict.same and (best is None or verdict.jaccard > best[0]):
-                best = (verdict.jaccard, cand, verdict.reason)
-    if best is None:
+    published = n.item.published_at
+    ids = set().union(*(index.buckets.get(b, ()) for b in buckets),
+                      *(local.get(b, ()) for b in buckets))
+    cands = [pool[i] for i in ids if i in pool and abs(pool[i].published_at - published) <= window]
+    if not cands:
         return None, ""
-    return best[1].cluster_id, f"near-duplicate of item {best[1].id}: {best[2]}"
+    # One vectorised look at all neighbours: most share a template, not a story.
+    values = np.frombuffer(n.item.signature, dtype="<u4")
+    agree = np.count_nonzero(np.stack([c.values for c in cands]) == values, axis=1)
+    for i in np.argsort(-agree, kind="stable"):
+        if agree[i] < MATCH_THRESHOLD * NUM_PERM:
+            break
+        cand = cands[int(i)]
+        verdict = same_story(sig, own_facts, cand.signature, cand.facts)
+        if verdict.same:  # candidates come most similar first: the first match is the best
+            return cand.cluster_id, f"near-duplicate of item {cand.id}: {verdict.reason}"
+    return None, ""
 
 
 def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
@@ -280,25 +283,95 @@ def _remember_exact(exact: _Exact, it: Item, row_id: int, cluster_id: int) -> No
         exact.by_text.setdefault(it.text_hash, entry)
 
 
-def _lsh_candidates(conn: Connection, new: Sequence[NewItem],
-                    keys: dict[int, list[tuple[int, int]]], new_ids: list[int],
-                    window: timedelta,
-                    ) -> tuple[dict[int, _Known], list[tuple[int, tuple[int, int]]]]:
+class _BucketIndex:
+    """The LSH buckets of recent items, mirrored in memory from the ``lsh_buckets`` table.
+
+    The table is the truth: it survives restarts and is shared by processes.  Reading it for
+    every poll cost more than all the rest of clustering, so each process keeps this copy and
+    brings it up to date by reading only the rows added since it last looked (by item id).
+    """
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[int]] = {}
+        self.entries: dict[int, tuple[datetime, list[int]]] = {}
+        self.last_id = 0
+        self.pruned_to: datetime | None = None
+        self.synced_at = -SYNC_EVERY_S
+
+    def sync(self, conn: Connection, keep_after: datetime) -> None:
+        """Read other processes' new buckets, at most every SYNC_EVERY_S seconds: a copy
+        published elsewhere within that time is still placed, just as its own cluster."""
+        if time.monotonic() - self.synced_at < SYNC_EVERY_S:
+            return
+        self.synced_at = time.monotonic()
+        rows = conn.execute(
+            select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
+            .where(lsh_buckets.c.item_id > self.last_id,
+                   lsh_buckets.c.published_at >= keep_after)
+            .order_by(lsh_buckets.c.item_id)
+        ).all()
+        grouped: dict[int, tuple[datetime, list[int]]] = {}
+        for r in rows:
+            grouped.setdefault(r.item_id, (r.published_at, []))[1].append(r.bucket)
+        for item_id, (published, buckets) in grouped.items():
+            self.add(item_id, published, buckets)
+        if self.pruned_to is None or keep_after - self.pruned_to > timedelta(hours=1):
+            self.prune(keep_after)
+
+    def add(self, item_id: int, published: datetime, buckets: Sequence[int]) -> None:
+        self.last_id = max(self.last_id, item_id)
+        if item_id in self.entries:
+            return
+        self.entries[item_id] = (published, list(buckets))
+        for bucket in buckets:
+            self.buckets.setdefault(bucket, []).append(item_id)
+
+    def prune(self, before: datetime) -> None:
+        old = [i for i, (published, _) in self.entries.items() if published < before]
+        for item_id in old:
+            for bucket in self.entries.pop(item_id)[1]:
+                ids = self.buckets.get(bucket)
+                if ids is not None:
+                    ids.remove(item_id)
+                    if not ids:
+                        del self.buckets[bucket]
+        self.pruned_to = before
+
+    def candidates(self, buckets: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for bucket in buckets:
+            found.update(self.buckets.get(bucket, ()))
+        return found
+
+
+_INDEXES: dict[str, _BucketIndex] = {}
+SYNC_EVERY_S = 2.0
+
+
+def _index_for(conn: Connection) -> _BucketIndex:
+    key = conn.engine.url.render_as_string(hide_password=False)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _INDEXES[key] = _BucketIndex()
+    return index
+
+
+@dataclass
+class Placement:
+    """What one transaction placed, to be remembered once it has committed."""
+
+    index: _BucketIndex | None = None
+    placed: list[tuple[_Known, list[int]]] = dataclasses.field(default_factory=list)
+
+
+def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem],
+                    buckets: dict[int, list[int]], new_ids: list[int],
+                    window: timedelta) -> dict[int, _Known]:
     """Stored items sharing a bucket with any new item, within the batch's time span."""
-    wanted = {k for ks in keys.values() for k in ks}
     lo = min(n.item.published_at for n in new) - window
     hi = max(n.item.published_at for n in new) + window
-    hits: list[tuple[int, tuple[int, int]]] = []
-    buckets = sorted({bucket for _, bucket in wanted})
-    for start in range(0, len(buckets), 500):
-        bucket_rows = conn.execute(
-            select(lsh_buckets.c.item_id, lsh_buckets.c.band, lsh_buckets.c.bucket)
-            .where(lsh_buckets.c.bucket.in_(buckets[start:start + 500]),
-                   lsh_buckets.c.published_at.between(lo, hi))
-        ).all()
-        hits.extend((r.item_id, (r.band, r.bucket)) for r in bucket_rows
-                    if (r.band, r.bucket) in wanted)
-    ids = sorted({h[0] for h in hits} - set(new_ids))
+    found = set().union(*(index.buckets.get(b, ()) for bs in buckets.values() for b in bs))
+    ids = sorted(i for i in found - set(new_ids) if lo <= index.entries[i][0] <= hi)
     known: dict[int, _Known] = {}
     missing = []
     for item_id in ids:
@@ -317,7 +390,8 @@ def _lsh_candidates(conn: Connection, new: Sequence[NewItem],
         for r in rows:
             known[r.id] = _Known(r.id, r.cluster_id, r.published_at,
                                  Signature.from_bytes(r.signature), facts_from_json(r.facts))
-    return known, [h for h in hits if h[0] in known]
+            _CACHE.put(known[r.id])  # committed by another transaction: safe to keep
+    return known
 
 
 def prune_buckets(conn: Connection, before: datetime) -> int:

@@ -175,6 +175,7 @@ lsh_buckets = Table(
     Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_lsh_published", "published_at"),
+    Index("ix_lsh_item", "item_id"),
 )
 
 item_regions = Table(

@@ -53,6 +53,7 @@ from .store import (
     blocked_hosts,
     claim_feeds,
     count_pollable,
+    prune_lsh,
     record_poll,
     sync_config,
 )
@@ -229,6 +230,9 @@ class Poller:
             if not pending:
                 break
             _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if summary.new_items:
+            # Buckets twice the window old can never match a new item again.
+            await self.db(prune_lsh, self.engine, now - 2 * self.cluster_window)
         summary.duration_s = time.monotonic() - started
         summary.worker_cpu_s = dict(self._worker_cpu)
         summary.worker_rss_kb = dict(self._worker_rss)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .clustering import NewItem, cluster_items, remember
+from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
 from .db import clusters, feeds, hosts, item_regions, items, members
 from .identity import Stored, match_items
@@ -174,13 +174,13 @@ def record_poll(
 ) -> StoreResult:
     """Write one poll's items, their clusters and regions, and the feed's new state, in a
     single transaction."""
-    placed: list[Any] = []
+    placement = Placement()
     with engine.begin() as conn:
-        result = (_store_items(conn, feed, new_items, change.now, cluster_window, placed)
+        result = (_store_items(conn, feed, new_items, change.now, cluster_window, placement)
                   if new_items else StoreResult(0, 0))
         conn.execute(update(feeds).where(feeds.c.id == feed.id)
                      .values(**_feed_values(feed, change, result)))
-    remember(placed)
+    remember(placement)
     return result
 
 
@@ -223,7 +223,7 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
 
 
 def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], now: datetime,
-                 cluster_window: timedelta, placed: list[Any]) -> StoreResult:
+                 cluster_window: timedelta, placement: Placement) -> StoreResult:
     guids = list({i.guid for i in incoming if i.guid})
     urls = list({i.url for i in incoming if i.url})
     fallbacks = list({i.fallback_key for i in incoming})
@@ -269,9 +269,10 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
                            new_rows).scalars().all()
         for row_id, item in zip(ids, new_items, strict=True):
             _write_regions(conn, row_id, item, item.published_at, replace=False)
-        placed.extend(cluster_items(
+        placed = cluster_items(
             conn, [NewItem(i, it) for i, it in zip(ids, new_items, strict=True) if it.signature],
-            cluster_window, now))
+            cluster_window, now)
+        placement.index, placement.placed = placed.index, placed.placed
     return StoreResult(new=len(new_rows), updated=updated)
 
 
@@ -355,3 +356,10 @@ def explain_item(engine: Engine, ref: str) -> dict[str, Any] | None:
 
 def _jsonable(row: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}
+
+
+def prune_lsh(engine: Engine, before: datetime) -> int:
+    """Drop LSH buckets of items published before ``before``: they can no longer match."""
+    with engine.begin() as conn:
+        return prune_buckets(conn, before)
+

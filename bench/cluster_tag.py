@@ -72,7 +72,7 @@ def corpus_items(farm: Path, feeds: int, workdir: Path) -> list[tuple[str, Item]
     return found
 
 
-def speed(farm: Path, total: int) -> None:
+def speed(farm: Path, total: int, batch_size: int) -> None:
     g = load()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -100,7 +100,7 @@ def speed(farm: Path, total: int) -> None:
         rounds = -(-total // len(base))
         window = timedelta(hours=72)
         print(f"\nspeed: {total:,} items from {len(base):,} farm items x {rounds} rounds, "
-              "one core, SQLite")
+              f"{batch_size} new items per feed poll, one core, SQLite")
         print("| stored items | enrich ms/item | cluster ms/item | store+cluster ms/item | "
               "items/s (enrich + cluster) |")
         print("|---|---|---|---|---|")
@@ -121,7 +121,7 @@ def speed(farm: Path, total: int) -> None:
             by_feed: dict[str, list[Item]] = {}
             for n, i in enriched:
                 by_feed.setdefault(n, []).append(i)
-                if len(by_feed[n]) == 5:  # feeds deliver a few new items per poll
+                if len(by_feed[n]) == batch_size:  # new items of one feed in one poll
                     _store(engine, feeds[n], by_feed.pop(n))
             for n, items in by_feed.items():
                 _store(engine, feeds[n], items)
@@ -150,11 +150,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--quality-only", action="store_true")
+    p.add_argument("--batch", type=int, nargs="+", default=[5, 30],
+                   help="new items per feed poll (one store transaction)")
     p.add_argument("--farm", type=Path, default=Path(os.environ.get("FEEDFARM", DEFAULT_FARM)))
     args = p.parse_args()
     quality()
     if not args.quality_only:
-        speed(args.farm, args.items)
+        for batch in args.batch:
+            speed(args.farm, args.items, batch)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -113,29 +115,32 @@ def test_a_later_copy_joins_across_restarts_but_not_outside_the_window(
         tmp_path: Path, static_site: StaticSite, cli: Any) -> None:
     members = _publish(static_site)
     first = make_config(tmp_path, members[:1])
-    cli("--config", first, "run", "--once")  # one process polls the original ...
-    late = dict(members[1])
-    # ... a later one, with a 1-hour window, gets a copy published 20 h later: too far apart.
-    config = make_config(tmp_path, [members[0], late, members[2]])
-    text = config.read_text().replace("members:", "cluster:\n  window_hours: 1\nmembers:")
-    config.write_text(text)
-    cli("--config", config, "run", "--once")
+    cli("--config", first, "run", "--once")  # one process polls the original
+    copy = static_site.write(
+        "ulang.xml", (static_site.root / "beritasatu.xml").read_text()
+        .replace("beritasatu-1", "ulang-1")
+        .replace("https://beritasatu.example/lapor-cepat/", "https://ulang.example/lapor-cepat/")
+        # reworded, so that only the LSH buckets can find the original
+        .replace("Menurut dia", "Ia menegaskan").replace("Luncurkan", "Perkenalkan"))
+    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
+                                    "feeds": [copy]}], name="extra.yaml")
+    # A new process: its in-memory bucket index starts empty and must come from the database.
+    subprocess.run([sys.executable, "-m", "aggregator", "--config", str(extra), "run", "--once"],
+                   check=True, capture_output=True)
     db = sqlite3.connect(tmp_path / "var" / "aggregator.db")
     cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
-    # suaradesa (10 h after the original) and kabartimur (10 h apart from each other too)
-    assert cluster_of["beritasatu"] != cluster_of["kabartimur"]
-    assert cluster_of["kabartimur"] != cluster_of["suaradesa"]
-    # With the default 72 h window, a third process run places a fresh copy in the cluster.
-    config.write_text(text.replace("window_hours: 1", "window_hours: 72"))
-    site_copy = static_site.write("beritasatu2.xml", (static_site.root / "beritasatu.xml")
-                                  .read_text().replace("beritasatu-1", "beritasatu-2")
-                                  .replace("https://beritasatu.example/lapor-cepat/",
-                                           "https://beritasatu.example/lapor-cepat-lagi/"))
-    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
-                                    "feeds": [site_copy]}], name="extra.yaml")
-    cli("--config", extra, "run", "--once")
-    cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
     assert cluster_of["ulang"] == cluster_of["beritasatu"]
+    reason = db.execute("SELECT cluster_reason FROM items WHERE member_id = 'ulang'").fetchone()
+    assert reason[0].startswith("near-duplicate of item")
+
+    # With a 1-hour window, copies published 10 and 20 hours later start clusters of their own.
+    config = make_config(tmp_path, members[:3])
+    config.write_text(config.read_text().replace("members:", "cluster:\n  window_hours: 1\n"
+                                                              "members:"))
+    cli("--config", config, "run", "--once")
+    cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
+    assert len({cluster_of["beritasatu"], cluster_of["kabartimur"],
+                cluster_of["suaradesa"]}) == 3
 
 
 def test_feed_farm_clusters_match_the_truth(tmp_path: Path, farm: Farm, cli: Any) -> None:

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("published_at", UTCDateTime, nullable=False),
     )
     op.create_index("ix_lsh_published", "lsh_buckets", ["published_at"])
+    op.create_index("ix_lsh_item", "lsh_buckets", ["item_id"])
     op.create_table(
         "item_regions",
         sa.Column("item_id", _ID, primary_key=True),
