@@ -14,11 +14,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .db import clusters, items, lsh_buckets
@@ -121,20 +122,31 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
             local.setdefault(bucket, []).append(n.id)
         _remember_exact(exact, it, n.id, target)
     real = _write_clusters(conn, ordered, placed, provisional, now)
-    conn.execute(
-        update(items).where(items.c.id == bindparam("b_id"))
-        .values(cluster_id=bindparam("b_cluster"), cluster_reason=bindparam("b_reason")),
-        [{"b_id": item_id, "b_cluster": real.get(t, t), "b_reason": r}
-         for item_id, (t, r) in placed.items()],
-    )
-    conn.execute(insert(lsh_buckets), [
-        {"band": band, "bucket": bucket, "item_id": n.id, "published_at": n.item.published_at}
-        for n in ordered for band, bucket in keys[n.id]
-    ])
+    _bulk(conn, "UPDATE items SET cluster_id = {p}, cluster_reason = {p} WHERE id = {p}",
+          [(real.get(t, t), r, item_id) for item_id, (t, r) in placed.items()])
+    _bulk(conn, "INSERT INTO lsh_buckets (bucket, band, item_id, published_at) "
+                "VALUES ({p}, {p}, {p}, {p})",
+          [(bucket, band, n.id, _db_time(conn, n.item.published_at))
+           for n in ordered for band, bucket in keys[n.id]])
     return Placement(index, [
         (dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0], placed[n.id][0])),
          [bucket for _, bucket in keys[n.id]])
         for n in ordered])
+
+
+def _bulk(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """executemany straight to the driver: the hot writes of clustering (25 bucket rows an
+    item) spent most of their time in per-row parameter processing, not in the database."""
+    if rows:
+        style = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(sql.format(p=style), rows)
+
+
+def _db_time(conn: Connection, value: datetime) -> Any:
+    """A datetime as ``UTCDateTime`` would bind it (naive UTC text on SQLite)."""
+    if conn.dialect.name == "sqlite":
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 def remember(placement: Placement) -> None:
@@ -284,11 +296,15 @@ def _remember_exact(exact: _Exact, it: Item, row_id: int, cluster_id: int) -> No
 
 
 class _BucketIndex:
-    """The LSH buckets of recent items, mirrored in memory from the ``lsh_buckets`` table.
+    """The LSH buckets of items stored since this process started, mirrored in memory from the
+    ``lsh_buckets`` table.
 
     The table is the truth: it survives restarts and is shared by processes.  Reading it for
     every poll cost more than all the rest of clustering, so each process keeps this copy and
     brings it up to date by reading only the rows added since it last looked (by item id).
+    Rows that were already there when the process started (up to ``watermark``) are not loaded
+    (a large store took seconds and hundreds of megabytes): they are looked up in the table, bucket
+    by bucket, for as long as new items can still fall within their window.
     """
 
     def __init__(self) -> None:
@@ -297,10 +313,17 @@ class _BucketIndex:
         self.last_id = 0
         self.pruned_to: datetime | None = None
         self.synced_at = -SYNC_EVERY_S
+        self.watermark: int | None = None
+        self.old_newest: datetime | None = None  # newest publication time up to the watermark
 
     def sync(self, conn: Connection, keep_after: datetime) -> None:
         """Read other processes' new buckets, at most every SYNC_EVERY_S seconds: a copy
         published elsewhere within that time is still placed, just as its own cluster."""
+        if self.watermark is None:
+            row = conn.execute(select(func.max(lsh_buckets.c.item_id),
+                                      func.max(lsh_buckets.c.published_at))).one()
+            self.watermark = self.last_id = int(row[0] or 0)
+            self.old_newest = row[1]
         if time.monotonic() - self.synced_at < SYNC_EVERY_S:
             return
         self.synced_at = time.monotonic()
@@ -317,6 +340,13 @@ class _BucketIndex:
             self.add(item_id, published, buckets)
         if self.pruned_to is None or keep_after - self.pruned_to > timedelta(hours=1):
             self.prune(keep_after)
+
+    def add_old(self, item_id: int, published: datetime, bucket: int) -> None:
+        """One bucket of an item stored before this process started, found by a lookup."""
+        entry = self.entries.setdefault(item_id, (published, []))
+        if bucket not in entry[1]:
+            entry[1].append(bucket)
+            self.buckets.setdefault(bucket, []).append(item_id)
 
     def add(self, item_id: int, published: datetime, buckets: Sequence[int]) -> None:
         self.last_id = max(self.last_id, item_id)
@@ -371,7 +401,19 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
     lo = min(n.item.published_at for n in new) - window
     hi = max(n.item.published_at for n in new) + window
     found = set().union(*(index.buckets.get(b, ()) for bs in buckets.values() for b in bs))
-    ids = sorted(i for i in found - set(new_ids) if lo <= index.entries[i][0] <= hi)
+    ids = {i for i in found - set(new_ids) if lo <= index.entries[i][0] <= hi}
+    if index.watermark and index.old_newest is not None and lo <= index.old_newest:
+        wanted = sorted({b for bs in buckets.values() for b in bs})
+        for start in range(0, len(wanted), 500):
+            old_rows = conn.execute(
+                select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
+                .where(lsh_buckets.c.bucket.in_(wanted[start:start + 500]),
+                       lsh_buckets.c.item_id <= index.watermark,
+                       lsh_buckets.c.published_at.between(lo, hi))
+            ).all()
+            for r in old_rows:
+                index.add_old(r.item_id, r.published_at, r.bucket)
+                ids.add(r.item_id)
     known: dict[int, _Known] = {}
     missing = []
     for item_id in ids:
@@ -387,10 +429,10 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
             .where(items.c.id.in_(missing[start:start + 500]), items.c.cluster_id.is_not(None),
                    items.c.sig_version == SIGNATURE_VERSION)
         ).all()
-        for r in rows:
-            known[r.id] = _Known(r.id, r.cluster_id, r.published_at,
-                                 Signature.from_bytes(r.signature), facts_from_json(r.facts))
-            _CACHE.put(known[r.id])  # committed by another transaction: safe to keep
+        for row in rows:
+            known[row.id] = _Known(row.id, row.cluster_id, row.published_at,
+                                   Signature.from_bytes(row.signature), facts_from_json(row.facts))
+            _CACHE.put(known[row.id])  # committed by another transaction: safe to keep
     return known
 
 

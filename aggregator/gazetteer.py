@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -45,6 +45,14 @@ class Region:
     units: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class TrieNode:
+    """A token of an index key: the entries of the key ending here (if any), and what follows."""
+
+    children: dict[str, TrieNode] = field(default_factory=dict)
+    entries: list[Entry] | None = None
+
+
 @dataclass
 class Gazetteer:
     regions: dict[str, Region] = field(default_factory=dict)
@@ -56,6 +64,25 @@ class Gazetteer:
     name_breaks: frozenset[str] = frozenset()  # capitalised words that do not extend a name
     groupings_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # short -> (kota, kab)
+
+    @cached_property
+    def trie(self) -> TrieNode:
+        """``index`` as a token trie, for the tagger: one dict step per token instead of a tuple
+        built and looked up for every n-gram length at every position.
+
+        Holds exactly the keys the tagger can reach through ``starts`` (first token listed, no
+        longer than its ``starts`` length), with the same entry lists.  Built on first use: the
+        index must not change afterwards (``load`` builds it once per process).
+        """
+        root = TrieNode()
+        for key, entries in self.index.items():
+            if not key or len(key) > self.starts.get(key[0], 0):
+                continue
+            node = root
+            for token in key:
+                node = node.children.setdefault(token, TrieNode())
+            node.entries = entries
+        return root
 
     def add(self, phrase: str, entry: Entry) -> None:
         key = tokens_key(phrase)

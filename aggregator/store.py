@@ -20,9 +20,11 @@ from sqlalchemy.engine import Connection
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
 from .db import clusters, feeds, hosts, item_regions, items, members
+from .gazetteer import load as load_gazetteer
 from .identity import Stored, match_items
 from .models import Item
 from .similarity import SIGNATURE_VERSION
+from .urls import canonical_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,8 +323,6 @@ def count_items(engine: Engine) -> int:
 
 def explain_item(engine: Engine, ref: str) -> dict[str, Any] | None:
     """Everything `aggregator explain` shows: the item, its regions, its cluster's copies."""
-    from .urls import canonical_url
-
     cols = (items.c.id, items.c.member_id.label("member"), items.c.title, items.c.url,
             items.c.published_at, items.c.cluster_id, items.c.cluster_reason)
     with engine.connect() as conn:
@@ -346,9 +346,7 @@ def explain_item(engine: Engine, ref: str) -> dict[str, Any] | None:
                                   .order_by(items.c.published_at, items.c.id)).mappings().all()
             cluster = {"id": c.id, "size": c.size, "representative_id": c.representative_id,
                        "members": [_jsonable(m) for m in copies]}
-    from .gazetteer import load
-
-    g = load()
+    g = load_gazetteer()
     for r in regions:
         r["name"] = g.regions[r["code"]].name if r["code"] in g.regions else r["code"]
     return {"item": _jsonable(row), "regions": regions, "cluster": cluster}

@@ -6,9 +6,10 @@ Quality: region precision/recall/F1 at kabupaten/kota level and cluster pair pre
 tests/fixtures/eval/labelled.yaml, through the aggregator's own path (normalise, enrich, store,
 cluster in SQLite); the same on the feed farm's truth (syndicated copies, dateline regions).
 
-Speed, on one core: items are made from a feed-farm corpus (parsed once, untimed) replicated in
-rounds four days apart (so that rounds never fall within one clustering window), and fed in
-publication order through enrich (tag + MinHash + facts) and the store's incremental clustering.
+Speed, on one core: items come from feed-farm corpora of 200 feeds x 30 items (parsed untimed),
+one corpus per round with its own seed and an epoch four days after the previous one, so rounds
+are different stories; they are fed in publication order through enrich (tag + MinHash + facts)
+and the store's incremental clustering.
 Matching cost per item is shown when the store holds about 10k and about 100k items: flat,
 because lookups only touch the window's buckets and older buckets are pruned.
 """
@@ -16,7 +17,6 @@ because lookups only touch the window's buckets and older buckets are pruned.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import glob
 import os
 import subprocess
@@ -58,11 +58,13 @@ def quality() -> None:
           f"{clusters.f1:.3f} | P >= 0.99, R >= 0.95 |")
 
 
-def corpus_items(farm: Path, feeds: int, workdir: Path) -> list[tuple[str, Item]]:
-    out = workdir / "corpus"
+def corpus_items(farm: Path, feeds: int, workdir: Path, seed: int = 1,
+                 epoch: datetime | None = None) -> list[tuple[str, Item]]:
+    out = workdir / f"corpus{seed}"
+    now = epoch or datetime.now(UTC)
     subprocess.run([sys.executable, str(farm), "generate", "--feeds", str(feeds), "--items", "30",
-                    "--out", str(out), "--epoch", "now"], check=True, stdout=subprocess.DEVNULL)
-    now = datetime.now(UTC)
+                    "--seed", str(seed), "--out", str(out), "--epoch", now.isoformat()],
+                   check=True, stdout=subprocess.DEVNULL)
     found = []
     for path in sorted(glob.glob(str(out / "feeds" / "*.xml"))):
         name = Path(path).stem
@@ -98,6 +100,7 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
 
         store.cluster_items = timed_cluster  # type: ignore[assignment]
         rounds = -(-total // len(base))
+        epoch = datetime.now(UTC)
         window = timedelta(hours=72)
         print(f"\nspeed: {total:,} items from {len(base):,} farm items x {rounds} rounds, "
               f"{batch_size} new items per feed poll, one core, SQLite")
@@ -107,11 +110,12 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
         done = 0
         for r in range(rounds):
             shift = timedelta(days=4 * r)
-            batch = []
-            for name, item in base[: total - done]:
-                batch.append((name, dataclasses.replace(
-                    item, published_at=item.published_at + shift,
-                    guid=f"{item.guid}-r{r}", url=f"{item.url}r{r}/", link=None)))
+            fresh = base if r == 0 else corpus_items(farm, 200, work, seed=r + 1,
+                                                     epoch=epoch + shift)
+            # Each round's outlets take the places of the first round's, in name order.
+            order = {n: names[k % len(names)]
+                     for k, n in enumerate(sorted({n for n, _ in fresh}))}
+            batch = [(order[n], i) for n, i in fresh][: total - done]
             batch.sort(key=lambda b: b[1].published_at)
             t0 = time.perf_counter()
             enriched = [(n, enrich(i, member_name=n, home_region=None)) for n, i in batch]

@@ -175,6 +175,21 @@ def feeds_json(cli: Any, config: Path) -> dict[str, dict[str, Any]]:
 POSTGRES_ENV = "AGGREGATOR_TEST_POSTGRES_URL"
 
 
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's own AGGREGATOR_CONFIG must not choose the file under test."""
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder that is also the cwd, so that anything written by mistake shows up."""
+    work = tmp_path / "site"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
 def postgres_base_url() -> str | None:
     """The PostgreSQL server for tests, from $AGGREGATOR_TEST_POSTGRES_URL, if it answers."""
     url = os.environ.get(POSTGRES_ENV)

@@ -20,19 +20,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "config"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runner's own AGGREGATOR_CONFIG must not choose the file under test."""
-    monkeypatch.delenv(CONFIG_ENV, raising=False)
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty folder that is also the cwd, so that anything written by mistake shows up."""
-    work = tmp_path / "site"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 def place(name: str, directory: Path, as_name: str | None = None) -> Path:

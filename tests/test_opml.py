@@ -12,25 +12,13 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from aggregator.config import CONFIG_ENV, load_config
+from aggregator.config import load_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "opml"
 CONFIG_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "config"
 NO_REGION = "Tanpa wilayah"
 
 
-@pytest.fixture(autouse=True)
-def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONFIG_ENV, raising=False)
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty folder that is also the cwd."""
-    work = tmp_path / "site"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 @pytest.fixture
