@@ -282,3 +282,15 @@ def rss(title: str, items: list[dict[str, str]]) -> str:
     return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
             f"<title>{escape(title)}</title><link>https://example.id/</link>"
             f"<description>x</description>{body}</channel></rss>")
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file and folder under ``directory`` (hidden ones too) with its contents."""
+    found: dict[str, bytes] = {}
+    for base, dirs, files in os.walk(directory):
+        for d in dirs:
+            found[os.path.relpath(os.path.join(base, d), directory) + "/"] = b""
+        for f in files:
+            path = os.path.join(base, f)
+            found[os.path.relpath(path, directory)] = Path(path).read_bytes()
+    return found

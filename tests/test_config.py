@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import snapshot
 
 from aggregator.config import CONFIG_ENV, load_config
 
@@ -28,16 +29,6 @@ def place(name: str, directory: Path, as_name: str | None = None) -> Path:
     return target
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Every file and folder under ``directory`` (hidden ones too) with its contents."""
-    found: dict[str, bytes] = {}
-    for base, dirs, files in os.walk(directory):
-        for d in dirs:
-            found[os.path.relpath(os.path.join(base, d), directory) + "/"] = b""
-        for f in files:
-            path = os.path.join(base, f)
-            found[os.path.relpath(path, directory)] = Path(path).read_bytes()
-    return found
 
 
 def line_of(path: Path, needle: str, nth: int = 1) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import os
 import shutil
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import snapshot
 from lxml import etree
 
 from aggregator.config import load_config
@@ -29,15 +29,6 @@ def members(workdir: Path) -> Path:
     return path
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for base, dirs, files in os.walk(directory):
-        for d in dirs:
-            found[os.path.relpath(os.path.join(base, d), directory) + "/"] = b""
-        for f in files:
-            path = os.path.join(base, f)
-            found[os.path.relpath(path, directory)] = Path(path).read_bytes()
-    return found
 
 
 def parse(data: bytes) -> Any:
