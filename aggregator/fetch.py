@@ -13,7 +13,6 @@ import asyncio
 import itertools
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -137,15 +136,6 @@ def build_client(config: Config, shards: int | None = None) -> httpx.AsyncClient
         headers={"User-Agent": user_agent(config), "Accept": ACCEPT,
                  "Accept-Encoding": "gzip, deflate, br"},
     )
-
-
-@asynccontextmanager
-async def client_for(config: Config) -> AsyncIterator[httpx.AsyncClient]:
-    client = build_client(config)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _error(url: str, kind: str, message: str, status: int | None = None,

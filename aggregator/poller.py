@@ -80,10 +80,6 @@ class CycleSummary:
     worker_cpu_s: dict[int, float] = field(default_factory=dict)
     worker_rss_kb: dict[int, int] = field(default_factory=dict)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.new_items or self.updated_items)
-
     def as_dict(self) -> dict[str, Any]:
         return {"feeds": self.feeds, "ok": self.ok, "not_modified": self.not_modified,
                 "failed": self.failed, "deferred": self.deferred, "new_items": self.new_items,

@@ -316,11 +316,6 @@ def feed_table(engine: Engine) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def count_items(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(items)) or 0)
-
-
 def explain_item(engine: Engine, ref: str) -> dict[str, Any] | None:
     """Everything `aggregator explain` shows: the item, its regions, its cluster's copies."""
     cols = (items.c.id, items.c.member_id.label("member"), items.c.title, items.c.url,

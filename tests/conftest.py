@@ -190,21 +190,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
-def postgres_base_url() -> str | None:
-    """The PostgreSQL server for tests, from $AGGREGATOR_TEST_POSTGRES_URL, if it answers."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        return None
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database: a SQLite file, or a schema of its own on the test PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    base = postgres_base_url()
+    base = os.environ.get(POSTGRES_ENV)
     if base is None:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, e.g. "
                     "postgresql+psycopg://postgres@127.0.0.1:5432/test")
