@@ -126,8 +126,10 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
           [(real.get(t, t), r, item_id) for item_id, (t, r) in placed.items()])
     _bulk(conn, "INSERT INTO lsh_buckets (bucket, band, item_id, published_at) "
                 "VALUES ({p}, {p}, {p}, {p})",
-          [(bucket, band, n.id, _db_time(conn, n.item.published_at))
-           for n in ordered for band, bucket in keys[n.id]])
+          [(bucket, band, n.id, published)
+           for n in ordered
+           for published in (_db_time(conn, n.item.published_at),)
+           for band, bucket in keys[n.id]])
     return Placement(index, [
         (dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0], placed[n.id][0])),
          [bucket for _, bucket in keys[n.id]])
@@ -165,12 +167,14 @@ def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int]
     published = n.item.published_at
     ids = set().union(*(index.buckets.get(b, ()) for b in buckets),
                       *(local.get(b, ()) for b in buckets))
-    cands = [pool[i] for i in ids if i in pool and abs(pool[i].published_at - published) <= window]
+    lo, hi = published - window, published + window
+    cands = [c for c in map(pool.get, ids) if c is not None and lo <= c.published_at <= hi]
     if not cands:
         return None, ""
     # One vectorised look at all neighbours: most share a template, not a story.
     values = np.frombuffer(n.item.signature, dtype="<u4")
-    agree = np.count_nonzero(np.stack([c.values for c in cands]) == values, axis=1)
+    stacked = np.frombuffer(b"".join([c.values.data for c in cands]), dtype="<u4")
+    agree = np.count_nonzero(stacked.reshape(len(cands), -1) == values, axis=1)
     for i in np.argsort(-agree, kind="stable"):
         if agree[i] < MATCH_THRESHOLD * NUM_PERM:
             break

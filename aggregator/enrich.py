@@ -26,9 +26,13 @@ def text_hash(title: str, text: str) -> str:
     return hashlib.sha256(" ".join(_WORDS.findall(folded)).encode()).hexdigest()
 
 
+_FACT_FIELDS = tuple(f.name for f in dataclasses.fields(Facts))
+
+
 def facts_to_json(f: Facts) -> str:
-    return json.dumps({k: sorted(v) for k, v in dataclasses.asdict(f).items()},
-                      ensure_ascii=False)
+    # Field by field rather than dataclasses.asdict, whose deep copy of every set cost more
+    # than the rest of the encoding.
+    return json.dumps({k: sorted(getattr(f, k)) for k in _FACT_FIELDS}, ensure_ascii=False)
 
 
 def facts_from_json(text: str) -> Facts:
