@@ -28,7 +28,8 @@ from .db import make_engine
 from .files import write_atomic
 from .migrate import upgrade
 from .opml import OpmlError, member_id_for, parse_opml, render_opml
-from .poller import CycleSummary, Poller
+from .poller import CycleSummary, Poller, worker_id
+from .publish.publisher import PublishError, PublishResult, publish
 from .store import explain_item, feed_table
 
 log = structlog.get_logger("aggregator")
@@ -55,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PublishError as exc:
+        print(f"error: publish: {exc}", file=sys.stderr)
+        return 1
     except SQLAlchemyError as exc:
         print(f"error: database: {exc.__class__.__name__}: {_first_line(exc)}", file=sys.stderr)
         return 1
@@ -112,6 +116,20 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-opml", help="print the members' feeds as OPML")
     exp.add_argument("-o", "--output", help="write to this file instead of standard output")
     exp.set_defaults(func=cmd_export_opml)
+
+    pub = sub.add_parser("publish", help="rewrite every published file from the store")
+    pub.add_argument("--json", action="store_true", help="print what was written as JSON")
+    pub.set_defaults(func=cmd_publish)
+
+    serve = sub.add_parser("serve", help="serve the published files over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--dir", help="folder to serve (default: output_dir of the config)")
+    serve.set_defaults(func=cmd_serve)
+
+    lines = sub.add_parser("sitemap-lines",
+                           help="the robots.txt line each member adds for its news sitemap")
+    lines.set_defaults(func=cmd_sitemap_lines)
     return p
 
 
@@ -132,10 +150,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress))
+            published = _publish_after(config, engine, summary)
             if args.json:
-                print(json.dumps(summary.as_dict()))
+                print(json.dumps({**summary.as_dict(),
+                                  "published": published.as_dict() if published else None}))
             else:
                 _print_summary(summary)
+                if published is not None:
+                    _print_published(published)
             return 0
         asyncio.run(_run_forever(config, engine))
         return 0
@@ -158,6 +180,7 @@ async def _run_forever(config: Config, engine: Engine) -> None:
 
     stopped = asyncio.Event()
     busy = asyncio.Lock()
+    last_publish = [float("-inf")]
     async with Poller(config, engine) as poller:
 
         async def tick() -> None:
@@ -165,6 +188,13 @@ async def _run_forever(config: Config, engine: Engine) -> None:
                 return
             async with busy:
                 summary = await poller.run_cycle(due_only=True)
+                # Sitemaps drop articles as they age, so publish at least hourly as well.
+                stale = asyncio.get_running_loop().time() - last_publish[0] > 3600
+                try:
+                    if await asyncio.to_thread(_publish_after, config, engine, summary, stale):
+                        last_publish[0] = asyncio.get_running_loop().time()
+                except PublishError as exc:  # the next cycle tries again
+                    log.error("publish failed", error=str(exc))
             if summary.feeds:
                 log.warning("cycle finished", **summary.as_dict())
 
@@ -185,6 +215,25 @@ async def _run_forever(config: Config, engine: Engine) -> None:
         async with busy:  # the cycle in progress finishes its feeds in flight, claims no more
             pass
     log.warning("stopped")
+
+
+def _publish_after(config: Config, engine: Engine, summary: CycleSummary,
+                   force: bool = False) -> PublishResult | None:
+    """Publish when the cycle changed something (or nothing was ever published)."""
+    if not (force or summary.new_items or summary.updated_items
+            or not (config.output_path / "feed.xml").exists()):
+        return None
+    return publish(engine, config, datetime.now(UTC), owner=worker_id())
+
+
+def _print_published(r: PublishResult) -> None:
+    if r.skipped:
+        print(f"publish: skipped ({r.skipped})")
+        return
+    print(f"publish: {len(r.written)} of {r.rendered} files written"
+          f"{f', {len(r.deleted)} removed' if r.deleted else ''}"
+          f"{f', {r.announced} announced to the hub' if r.announced else ''}; "
+          f"{r.duration_s:.2f} s")
 
 
 def _install_signals(stop: Callable[[], None]) -> None:
@@ -222,6 +271,44 @@ def _print_summary(s: CycleSummary) -> None:
           f"{f' ({errors})' if errors else ''}"
           f"{f', {s.deferred} deferred' if s.deferred else ''}; "
           f"{s.new_items} new items, {s.updated_items} updated; {s.duration_s:.2f} s")
+
+
+# ------------------------------------------------------------------------------------ publish
+def cmd_publish(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = _engine(config)
+    try:
+        result = publish(engine, config, datetime.now(UTC), owner=worker_id(), full=True)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({**result.as_dict(), "files": sorted(result.written)}))
+    else:
+        _print_published(result)
+    return 1 if result.skipped else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeError, serve
+
+    directory = Path(args.dir) if args.dir else _config(args).output_path
+    try:
+        serve(directory, args.host, args.port,
+              on_ready=lambda url: print(f"serving {directory} on {url}", flush=True))
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sitemap_lines(args: argparse.Namespace) -> int:
+    from .publish.sitemaps import sitemap_lines
+    from .publish.snapshot import site_of, sources_of
+
+    config = _config(args)
+    for line in sitemap_lines(site_of(config), list(sources_of(config).values())):
+        print(line)
+    return 0
 
 
 # -------------------------------------------------------------------------------- check-config

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
@@ -50,10 +48,11 @@ class _Known:
     published_at: datetime
     signature: Signature
     facts: Facts
-    values: npt.NDArray[np.uint32] = dataclasses.field(init=False)
+    # The signature as stored: joining these is the cheapest way to stack candidates.
+    raw: bytes = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        self.values = np.frombuffer(self.signature.to_bytes(), dtype="<u4")
+        self.raw = self.signature.to_bytes()
 
 
 class _KnownCache:
@@ -61,23 +60,20 @@ class _KnownCache:
 
     Only items whose cluster can no longer change are cached (the cache is filled after the
     transaction that placed them commits, see ``remember``); the store stays the truth.
+    The oldest entries go first: candidates are recent items, and a lookup that also had to
+    move its entry to the end cost more than the rest of gathering candidates.
     """
 
     def __init__(self, size: int = 50_000) -> None:
-        self._data: OrderedDict[int, _Known] = OrderedDict()
+        self._data: dict[int, _Known] = {}
         self._size = size
-
-    def get(self, item_id: int) -> _Known | None:
-        found = self._data.get(item_id)
-        if found is not None:
-            self._data.move_to_end(item_id)
-        return found
+        self.get = self._data.get
 
     def put(self, known: _Known) -> None:
+        self._data.pop(known.id, None)
         self._data[known.id] = known
-        self._data.move_to_end(known.id)
         while len(self._data) > self._size:
-            self._data.popitem(last=False)
+            del self._data[next(iter(self._data))]
 
 
 _CACHE = _KnownCache()
@@ -173,7 +169,7 @@ def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int]
         return None, ""
     # One vectorised look at all neighbours: most share a template, not a story.
     values = np.frombuffer(n.item.signature, dtype="<u4")
-    stacked = np.frombuffer(b"".join([c.values.data for c in cands]), dtype="<u4")
+    stacked = np.frombuffer(b"".join([c.raw for c in cands]), dtype="<u4")
     agree = np.count_nonzero(stacked.reshape(len(cands), -1) == values, axis=1)
     for i in np.argsort(-agree, kind="stable"):
         if agree[i] < MATCH_THRESHOLD * NUM_PERM:
@@ -418,14 +414,9 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
             for r in old_rows:
                 index.add_old(r.item_id, r.published_at, r.bucket)
                 ids.add(r.item_id)
-    known: dict[int, _Known] = {}
-    missing = []
-    for item_id in ids:
-        cached = _CACHE.get(item_id)
-        if cached is None:
-            missing.append(item_id)
-        else:
-            known[item_id] = cached
+    cached = _CACHE.get
+    known = {i: k for i in ids if (k := cached(i)) is not None}
+    missing = [i for i in ids if i not in known]
     for start in range(0, len(missing), 500):
         rows = conn.execute(
             select(items.c.id, items.c.cluster_id, items.c.published_at, items.c.signature,

@@ -143,9 +143,19 @@ class Cluster(_Strict):
                                 description="only items published this close are compared")
 
 
+class Publish(_Strict):
+    max_items: int = Field(default=200, ge=1, le=10_000,
+                           description="entries per published feed")
+    websub_hub: HttpUrl | None = None
+    sitemap_hours: float = Field(default=48.0, gt=0, le=24 * 7,
+                                 description="Google News sitemaps list this many recent hours")
+
+
 class Member(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1)
+    # The name Google News knows the outlet by, when it differs from the display name.
+    publication: str | None = Field(default=None, min_length=1)
     site: HttpUrl
     feeds: list[HttpUrl] = Field(min_length=1)
     region: str | None = None
@@ -159,6 +169,7 @@ class Config(_Strict):
     fetch: Fetch = Fetch()
     schedule: Schedule = Schedule()
     cluster: Cluster = Cluster()
+    publish: Publish = Publish()
     members: list[Member] = Field(min_length=1)
 
     # Set by load_config: relative paths in the file are relative to the file, not to the cwd.

@@ -151,6 +151,7 @@ items = Table(
     Index("ix_items_guid", "guid"),
     Index("ix_items_text_hash", "text_hash"),
     Index("ix_items_cluster", "cluster_id"),
+    Index("ix_items_changed", "changed_at"),
 )
 
 clusters = Table(
@@ -164,6 +165,7 @@ clusters = Table(
     Column("size", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_clusters_last_published", "last_published_at"),
+    Index("ix_clusters_first_published", "first_published_at"),
 )
 
 # MinHash LSH buckets: an item is a near-duplicate candidate of the items it shares a bucket with.
@@ -187,6 +189,14 @@ item_regions = Table(
     Column("evidence", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_item_regions_code_published", "code", "published_at"),
+)
+
+# What the publisher last did (its watermark, the config it rendered): small key/value rows.
+publish_state = Table(
+    "publish_state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 locks = Table(

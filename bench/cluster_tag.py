@@ -98,7 +98,7 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
             cluster_time[0] += time.perf_counter() - t
             return placed
 
-        store.cluster_items = timed_cluster  # type: ignore[assignment]
+        store.cluster_items = timed_cluster  # type: ignore[attr-defined,assignment]
         rounds = -(-total // len(base))
         epoch = datetime.now(UTC)
         window = timedelta(hours=72)
@@ -134,10 +134,10 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
             with engine.begin() as conn:
                 prune_buckets(conn, start + shift - 2 * window)
             if r in (0, 1) or r == rounds - 1 or done >= total:
-                n = len(batch)
-                print(f"| {done:,} | {1000 * t_enrich / n:.3f} | "
-                      f"{1000 * cluster_time[0] / n:.3f} | {1000 * t_store / n:.3f} | "
-                      f"{n / (t_enrich + cluster_time[0]):,.0f} |", flush=True)
+                count = len(batch)
+                print(f"| {done:,} | {1000 * t_enrich / count:.3f} | "
+                      f"{1000 * cluster_time[0] / count:.3f} | {1000 * t_store / count:.3f} | "
+                      f"{count / (t_enrich + cluster_time[0]):,.0f} |", flush=True)
             if done >= total:
                 break
         engine.dispose()

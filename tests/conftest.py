@@ -115,10 +115,12 @@ def make_config(
     schedule: dict[str, Any] | None = None,
     database: str | None = None,
     name: str = "feeds.yaml",
+    publish: dict[str, Any] | None = None,
+    base_url: str = "https://sindikasi.example.id/",
 ) -> Path:
     """Write a feeds.yaml into ``directory`` and return its path."""
     cfg: dict[str, Any] = {
-        "association": {"name": "AMSI Jawa Timur", "base_url": "https://sindikasi.example.id/",
+        "association": {"name": "AMSI Jawa Timur", "base_url": base_url,
                         "language": "id", "timezone": "Asia/Jakarta"},
         "storage": {"url": database or "sqlite:///var/aggregator.db"},
         "output_dir": "output",
@@ -129,6 +131,8 @@ def make_config(
     }
     if schedule:
         cfg["schedule"] = schedule
+    if publish:
+        cfg["publish"] = publish
     path = directory / name
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path

@@ -1,0 +1,179 @@
+"""Read what the renderers need from the store: the I/O edge of publishing.
+
+Every query is bounded (the newest ``limit`` stories of a feed, the last hours of a member), so a
+publish costs the same whether the store holds a week or five years of items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ..config import Config
+from ..db import clusters, item_regions, items
+from ..gazetteer import Gazetteer
+from .model import Article, Place, Site, Source, Story
+
+# The tagger falls back on a member's home region when an item names no place; such a tag says
+# where the outlet is, not what the story is about, so a story takes its places from the copies
+# that name them.
+_FALLBACK_RULE = "(fallback)"
+
+
+def site_of(config: Config) -> Site:
+    a = config.association
+    return Site(name=a.name, base_url=a.base_url, language=a.language, timezone=a.timezone,
+                contact_url=a.contact_url, websub_hub=config.publish.websub_hub)
+
+
+def sources_of(config: Config) -> dict[str, Source]:
+    return {m.id: Source(id=m.id, name=m.name, site=m.site, feed_url=m.feeds[0],
+                         language=config.member_language(m), publication=m.publication or m.name,
+                         region=m.region)
+            for m in config.members}
+
+
+class Reader:
+    """Builds model values from rows; one per publish, on one connection (one consistent view
+    on PostgreSQL's repeatable read, one read transaction on SQLite)."""
+
+    def __init__(self, conn: Connection, sources: dict[str, Source], g: Gazetteer) -> None:
+        self.conn = conn
+        self.sources = sources
+        self.g = g
+
+    # --- places ----------------------------------------------------------------------------
+    def place(self, code: str) -> Place | None:
+        r = self.g.regions.get(code)
+        return Place(r.code, r.name, r.slug, r.level) if r is not None else None
+
+    def places_with_items(self) -> list[Place]:
+        codes = self.conn.execute(select(item_regions.c.code).distinct()).scalars().all()
+        found = [p for p in map(self.place, codes) if p is not None]
+        return sorted(found, key=lambda p: p.slug)
+
+    def _tags(self, item_ids: Iterable[int]) -> dict[int, list[tuple[Place, bool]]]:
+        """Each item's places, most confident first, flagged when only a fallback."""
+        out: dict[int, list[tuple[Place, bool]]] = {}
+        ids = sorted(set(item_ids))
+        for start in range(0, len(ids), 500):
+            rows = self.conn.execute(
+                select(item_regions.c.item_id, item_regions.c.code, item_regions.c.evidence)
+                .where(item_regions.c.item_id.in_(ids[start:start + 500]))
+                .order_by(item_regions.c.item_id, item_regions.c.confidence.desc(),
+                          item_regions.c.code))
+            for row in rows:
+                place = self.place(row.code)
+                if place is not None:
+                    out.setdefault(row.item_id, []).append(
+                        (place, _FALLBACK_RULE in row.evidence))
+        return out
+
+    # --- articles --------------------------------------------------------------------------
+    _COLUMNS = (items.c.id, items.c.member_id, items.c.url, items.c.link, items.c.title,
+                items.c.summary, items.c.content_html, items.c.author, items.c.published_at,
+                items.c.updated_at, items.c.cluster_id)
+
+    def _articles(self, rows: Sequence[Any]) -> list[tuple[Article, int | None, bool]]:
+        """(article, cluster id, placed only by fallback) for rows of ``_COLUMNS``."""
+        tags = self._tags(r.id for r in rows)
+        out = []
+        for r in rows:
+            src = self.sources.get(r.member_id)
+            url = r.url or r.link
+            if src is None or not url:  # a member removed from feeds.yaml is not published
+                continue
+            own = tags.get(r.id, [])
+            article = Article(
+                id=r.id, source=src, url=url, title=r.title,
+                summary=r.summary, content_html=r.content_html,
+                author=r.author, published_at=r.published_at,
+                updated_at=r.updated_at,
+                places=tuple(p for p, _ in own))
+            out.append((article, r.cluster_id,
+                        bool(own) and any(fb for _, fb in own)))
+        return out
+
+    def member_articles(self, member_id: str, limit: int) -> list[Article]:
+        rows = self.conn.execute(
+            select(*self._COLUMNS).where(items.c.member_id == member_id)
+            .order_by(items.c.published_at.desc(), items.c.id.desc()).limit(limit)).all()
+        return [a for a, _, _ in self._articles(rows)]
+
+    def recent_articles(self, member_id: str, since: datetime) -> list[Article]:
+        rows = self.conn.execute(
+            select(*self._COLUMNS).where(items.c.member_id == member_id,
+                                         items.c.published_at >= since)
+            .order_by(items.c.published_at.desc(), items.c.id.desc())).all()
+        return [a for a, _, _ in self._articles(rows)]
+
+    # --- stories ---------------------------------------------------------------------------
+    def newest_cluster_ids(self, limit: int) -> list[int]:
+        return list(self.conn.execute(
+            select(clusters.c.id).order_by(clusters.c.first_published_at.desc(),
+                                           clusters.c.id.desc()).limit(limit)).scalars())
+
+    def cluster_ids_of_place(self, code: str, limit: int) -> list[int]:
+        """The newest stories with a copy tagged ``code``: walks the place's tags newest first
+        (an index range) until enough distinct clusters are found."""
+        found: dict[int, None] = {}
+        offset, page = 0, max(4 * limit, 200)
+        while len(found) < limit:
+            rows = self.conn.execute(
+                select(items.c.cluster_id)
+                .select_from(item_regions.join(items, items.c.id == item_regions.c.item_id))
+                .where(item_regions.c.code == code, items.c.cluster_id.is_not(None),
+                       ~item_regions.c.evidence.contains(_FALLBACK_RULE))
+                .order_by(item_regions.c.published_at.desc(), item_regions.c.item_id.desc())
+                .offset(offset).limit(page)).scalars().all()
+            for cid in rows:
+                found.setdefault(cid)
+            if len(rows) < page:
+                break
+            offset += page
+        return list(found)[:limit]
+
+    def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
+        """The stories of these clusters, newest first."""
+        if not cluster_ids:
+            return []
+        heads = {r.id: r for r in self.conn.execute(
+            select(clusters.c.id, clusters.c.representative_id, clusters.c.first_published_at,
+                   clusters.c.last_published_at).where(clusters.c.id.in_(list(cluster_ids))))}
+        rows = self.conn.execute(
+            select(*self._COLUMNS).where(items.c.cluster_id.in_(list(heads)))
+            .order_by(items.c.published_at, items.c.id)).all()
+        members: dict[int, list[tuple[Article, bool]]] = {}
+        for article, cid, fallback in self._articles(rows):
+            if cid is not None:
+                members.setdefault(cid, []).append((article, fallback))
+        out = []
+        for cid, head in heads.items():
+            copies = members.get(cid)
+            if not copies:
+                continue
+            lead = next((a for a, _ in copies if a.id == head.representative_id), copies[0][0])
+            out.append(_story(cid, lead, copies, head.last_published_at))
+        out.sort(key=lambda s: (s.published_at, s.id), reverse=True)
+        return out
+
+
+def _story(cid: int, lead: Article, copies: list[tuple[Article, bool]],
+           updated: datetime) -> Story:
+    others: dict[str, Article] = {}
+    for article, _ in copies:  # earliest first: one copy per other outlet
+        if article.source.id != lead.source.id:
+            others.setdefault(article.source.id, article)
+    places: dict[str, Place] = {}
+    for article, fallback in sorted(copies, key=lambda c: c[0].id != lead.id):
+        if not fallback:
+            for p in article.places:
+                places.setdefault(p.code, p)
+    if not places:
+        places = {p.code: p for p in lead.places}
+    return Story(id=cid, lead=lead, copies=tuple(others.values()), places=tuple(places.values()),
+                 published_at=lead.published_at, updated_at=max(updated, lead.published_at))
