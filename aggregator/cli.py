@@ -127,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dir", help="folder to serve (default: output_dir of the config)")
     serve.set_defaults(func=cmd_serve)
 
+    demo = sub.add_parser("demo", help="sample member feeds on 127.0.0.1, one cycle, the result "
+                                        "served: the whole product without network access")
+    demo.add_argument("--port", type=int, default=8080, help="port of the river of news "
+                                                            "(0 picks a free one)")
+    demo.add_argument("--dir", help="keep the demo's files here (default: a new temporary folder)")
+    demo.set_defaults(func=cmd_demo)
+
     lines = sub.add_parser("sitemap-lines",
                            help="the robots.txt line each member adds for its news sitemap")
     lines.set_defaults(func=cmd_sitemap_lines)
@@ -295,6 +302,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve(directory, args.host, args.port,
               on_ready=lambda url: print(f"serving {directory} on {url}", flush=True))
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.run import DemoReady, run_demo
+    from .serve import ServeError
+
+    def ready(d: DemoReady) -> None:
+        _print_summary(d.summary)
+        _print_published(d.published)
+        print(f"demo files in {d.workdir} (config: {d.workdir / 'feeds.yaml'})")
+        print(f"sample member feeds on {d.feeds_url}")
+        print(f"river of news on {d.river_url}  (Ctrl-C to stop)", flush=True)
+
+    try:
+        run_demo(Path(args.dir) if args.dir else None, args.port, ready)
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

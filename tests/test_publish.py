@@ -370,3 +370,35 @@ def test_serve_without_output_is_a_clear_error(workdir: Path, cli: Any,
     result = cli("--config", config, "serve", "--port", "0")
     assert result.code == 1
     assert "does not exist" in result.err and "output" in result.err
+
+
+def test_demo_serves_a_published_river_of_news(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "demo", "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not (lines and lines[-1].startswith("river of news on ")):
+            line = proc.stdout.readline()
+            assert line, "".join(lines) + (proc.stderr.read() if proc.stderr else "")
+            lines.append(line)
+        assert "6 ok" in lines[0] and "45 new items" in lines[0]
+        url = lines[-1].split(" on ", 1)[1].split()[0]
+        page = httpx.get(url, timeout=10)
+        assert page.status_code == 200
+        # Six stories were syndicated by several sample members.
+        assert page.text.count('class="copies"') == 6
+        feed = feedparser.parse(httpx.get(url + "feed.xml", timeout=10).content)
+        assert feed.feed.link.startswith(url)
+        assert len(feed.entries) == 45 - 14  # 20 syndicated copies make 6 stories
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
