@@ -382,7 +382,7 @@ def test_demo_serves_a_published_river_of_news(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not (lines and lines[-1].startswith("river of news on ")):
             line = proc.stdout.readline()
             assert line, "".join(lines) + (proc.stderr.read() if proc.stderr else "")
