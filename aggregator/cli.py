@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -31,6 +32,9 @@ from .opml import OpmlError, member_id_for, parse_opml, render_opml
 from .poller import CycleSummary, Poller, worker_id
 from .publish.publisher import PublishError, PublishResult, publish
 from .store import explain_item, feed_table
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = structlog.get_logger("aggregator")
 
@@ -88,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true",
                      help="with --once: print the cycle's summary as JSON")
+    run.add_argument("--metrics-port", type=_port, metavar="PORT",
+                     help="serve Prometheus metrics on /metrics and a health check on /healthz "
+                          "(0 picks a free port; the address is logged)")
+    run.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                     help="address for --metrics-port (default: %(default)s)")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate the config file and exit")
@@ -151,44 +160,80 @@ def _engine(config: Config) -> Engine:
 
 
 # ---------------------------------------------------------------------------------------- run
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return port
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     engine = _engine(config)
     try:
-        if args.once:
-            summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress))
-            published = _publish_after(config, engine, summary)
-            if args.json:
-                print(json.dumps({**summary.as_dict(),
-                                  "published": published.as_dict() if published else None}))
-            else:
-                _print_summary(summary)
-                if published is not None:
-                    _print_published(published)
-            return 0
-        asyncio.run(_run_forever(config, engine))
-        return 0
+        with contextlib.ExitStack() as stack:
+            metrics = _serve_metrics(args, config, stack)
+            return _run(args, config, engine, metrics)
     finally:
         engine.dispose()
 
 
-async def _run_once(config: Config, engine: Engine, show_progress: bool) -> CycleSummary:
+def _serve_metrics(args: argparse.Namespace, config: Config,
+                   stack: contextlib.ExitStack) -> Metrics | None:
+    """Start the metrics endpoint before polling, so that a taken port fails the run at once."""
+    if args.metrics_port is None:
+        return None
+    from .metrics import Metrics, MetricsServer, read_engine
+
+    reader = read_engine(config.database_url)
+    stack.callback(reader.dispose)
+    metrics = Metrics(config, reader)
+    server = stack.enter_context(MetricsServer(metrics, args.metrics_host, args.metrics_port))
+    log.warning("serving metrics", metrics=f"{server.url}metrics", health=f"{server.url}healthz")
+    return metrics
+
+
+def _run(args: argparse.Namespace, config: Config, engine: Engine,
+         metrics: Metrics | None) -> int:
+    if args.once:
+        summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress,
+                                        metrics=metrics))
+        published = _publish_after(config, engine, summary, metrics=metrics)
+        if metrics:
+            metrics.cycle_finished(summary.duration_s)
+        if args.json:
+            print(json.dumps({**summary.as_dict(),
+                              "published": published.as_dict() if published else None}))
+        else:
+            _print_summary(summary)
+            if published is not None:
+                _print_published(published)
+        return 0
+    asyncio.run(_run_forever(config, engine, metrics))
+    return 0
+
+
+async def _run_once(config: Config, engine: Engine, show_progress: bool,
+                    metrics: Metrics | None = None) -> CycleSummary:
     progress, finish = _progress_bar(show_progress and sys.stderr.isatty())
     try:
-        async with Poller(config, engine, progress=progress) as poller:
+        async with Poller(config, engine, progress=progress, metrics=metrics) as poller:
             _install_signals(poller.stop)
             return await poller.run_cycle(due_only=False)
     finally:
         finish()
 
 
-async def _run_forever(config: Config, engine: Engine) -> None:
+async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None = None) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     stopped = asyncio.Event()
     busy = asyncio.Lock()
     last_publish = [float("-inf")]
-    async with Poller(config, engine) as poller:
+    async with Poller(config, engine, metrics=metrics) as poller:
 
         async def tick() -> None:
             if stopped.is_set():
@@ -198,10 +243,13 @@ async def _run_forever(config: Config, engine: Engine) -> None:
                 # Sitemaps drop articles as they age, so publish at least hourly as well.
                 stale = asyncio.get_running_loop().time() - last_publish[0] > 3600
                 try:
-                    if await asyncio.to_thread(_publish_after, config, engine, summary, stale):
+                    if await asyncio.to_thread(_publish_after, config, engine, summary, stale,
+                                               metrics):
                         last_publish[0] = asyncio.get_running_loop().time()
                 except PublishError as exc:  # the next cycle tries again
                     log.error("publish failed", error=str(exc))
+                if metrics:
+                    metrics.cycle_finished(summary.duration_s)
             if summary.feeds:
                 log.warning("cycle finished", **summary.as_dict())
 
@@ -225,12 +273,20 @@ async def _run_forever(config: Config, engine: Engine) -> None:
 
 
 def _publish_after(config: Config, engine: Engine, summary: CycleSummary,
-                   force: bool = False) -> PublishResult | None:
+                   force: bool = False, metrics: Metrics | None = None) -> PublishResult | None:
     """Publish when the cycle changed something (or nothing was ever published)."""
     if not (force or summary.new_items or summary.updated_items
             or not (config.output_path / "feed.xml").exists()):
         return None
-    return publish(engine, config, datetime.now(UTC), owner=worker_id())
+    try:
+        result = publish(engine, config, datetime.now(UTC), owner=worker_id())
+    except Exception:
+        if metrics:
+            metrics.publish_failed()
+        raise
+    if metrics:
+        metrics.published(result)
+    return result
 
 
 def _print_published(r: PublishResult) -> None:
@@ -400,12 +456,12 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     tz = ZoneInfo(config.association.timezone)
     table = Table(title=f"{len(rows)} feeds", title_justify="left")
     for column in ("member", "feed", "state", "last success", "items", "errors", "last error",
-                   "next poll"):
+                   "failing since", "next poll"):
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(r["member"], r["url"], r["state"], _local(r["last_success"], tz),
                       str(r["items"]), str(r["consecutive_errors"]),
-                      (r["last_error"] or "")[:120],
+                      (r["last_error"] or "")[:120], _local(r["failing_since"], tz),
                       _local(r["next_poll"], tz) if r["next_poll"] else "never (disabled)")
     Console(width=max(120, Console().width)).print(table)
     return 0

@@ -50,9 +50,11 @@ class _Known:
     facts: Facts
     # The signature as stored: joining these is the cheapest way to stack candidates.
     raw: bytes = dataclasses.field(init=False)
+    ts: float = dataclasses.field(init=False)  # published_at, for cheap window checks
 
     def __post_init__(self) -> None:
         self.raw = self.signature.to_bytes()
+        self.ts = self.published_at.timestamp()
 
 
 class _KnownCache:
@@ -94,7 +96,7 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
     exact = _exact_candidates(conn, ordered, new_ids, window)
     keys = {n.id: band_keys(Signature.from_bytes(n.item.signature)) for n in ordered}
     buckets = {n.id: [bucket for _, bucket in keys[n.id]] for n in ordered}
-    pool = _lsh_candidates(conn, index, ordered, buckets, new_ids, window)
+    stored, pool = _lsh_candidates(conn, index, ordered, buckets, new_ids, window)
     local: dict[int, list[int]] = {}  # buckets of this batch's items, placed one by one
     # Decide every item first (clusters made in this batch get provisional negative keys),
     # then write: a handful of statements per feed instead of several per item.
@@ -106,8 +108,8 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
         own_facts = facts_from_json(it.facts)
         target, reason = _exact_match(it, exact, window)
         if target is None:
-            target, reason = _near_match(n, sig, own_facts, buckets[n.id], index, local, pool,
-                                         window)
+            target, reason = _near_match(n, sig, own_facts, buckets[n.id], stored[n.id], local,
+                                         pool, window)
         if target is None:
             target, reason = -(len(provisional) + 1), "first copy: starts the cluster"
         if target < 0:
@@ -157,14 +159,14 @@ def remember(placement: Placement) -> None:
 
 
 def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int],
-                index: _BucketIndex, local: dict[int, list[int]], pool: dict[int, _Known],
+                stored: set[int], local: dict[int, list[int]], pool: dict[int, _Known],
                 window: timedelta) -> tuple[int | None, str]:
-    """The most similar earlier item that is the same story, among those sharing a bucket."""
-    published = n.item.published_at
-    ids = set().union(*(index.buckets.get(b, ()) for b in buckets),
-                      *(local.get(b, ()) for b in buckets))
-    lo, hi = published - window, published + window
-    cands = [c for c in map(pool.get, ids) if c is not None and lo <= c.published_at <= hi]
+    """The most similar earlier item that is the same story, among those sharing a bucket
+    (``stored``: items stored before this batch; ``local``: this batch's, by bucket)."""
+    ids = stored.union(*(local.get(b, ()) for b in buckets))
+    published = n.item.published_at.timestamp()
+    lo, hi = published - window.total_seconds(), published + window.total_seconds()
+    cands = [c for c in map(pool.get, ids) if c is not None and lo <= c.ts <= hi]
     if not cands:
         return None, ""
     # One vectorised look at all neighbours: most share a template, not a story.
@@ -192,9 +194,7 @@ def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
                  "first_published_at": provisional[k][0].item.published_at,
                  "last_published_at": max(m.item.published_at for m in provisional[k]),
                  "size": len(provisional[k]), "updated_at": now} for k in keys]
-        ids = conn.execute(insert(clusters).returning(clusters.c.id,
-                                                      sort_by_parameter_order=True),
-                           rows).scalars().all()
+        ids = conn.execute(_NEW_CLUSTERS, rows).scalars().all()
         real = dict(zip(keys, ids, strict=True))
     joined: dict[int, list[NewItem]] = {}
     for n in ordered:
@@ -203,10 +203,7 @@ def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
             joined.setdefault(target, []).append(n)
     if not joined:
         return real
-    current = {r.id: r for r in conn.execute(
-        select(clusters.c.id, clusters.c.representative_id, clusters.c.first_published_at,
-               clusters.c.last_published_at, clusters.c.size)
-        .where(clusters.c.id.in_(list(joined))))}
+    current = {r.id: r for r in conn.execute(_CLUSTER_HEADS, {"ids": list(joined)})}
     updates = []
     for cluster_id, members in joined.items():
         row = current[cluster_id]
@@ -220,14 +217,21 @@ def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
             "b_size": row.size + len(members),
             "b_now": now,
         })
-    conn.execute(
-        update(clusters).where(clusters.c.id == bindparam("b_id")).values(
-            representative_id=bindparam("b_rep"), first_published_at=bindparam("b_first"),
-            last_published_at=bindparam("b_last"), size=bindparam("b_size"),
-            updated_at=bindparam("b_now")),
-        updates,
-    )
+    conn.execute(_GROW_CLUSTERS, updates)
     return real
+
+
+# Built once: constructing these per batch cost as much as running them.
+_NEW_CLUSTERS = insert(clusters).returning(clusters.c.id, sort_by_parameter_order=True)
+_CLUSTER_HEADS = (
+    select(clusters.c.id, clusters.c.representative_id, clusters.c.first_published_at,
+           clusters.c.last_published_at, clusters.c.size)
+    .where(clusters.c.id.in_(bindparam("ids", expanding=True)))
+)
+_GROW_CLUSTERS = update(clusters).where(clusters.c.id == bindparam("b_id")).values(
+    representative_id=bindparam("b_rep"), first_published_at=bindparam("b_first"),
+    last_published_at=bindparam("b_last"), size=bindparam("b_size"),
+    updated_at=bindparam("b_now"))
 
 
 @dataclass
@@ -237,27 +241,29 @@ class _Exact:
     by_text: dict[str, tuple[int, int, datetime]]
 
 
+# Built once: constructing the expression per batch cost more than running it.
+_EXACT = (
+    select(items.c.id, items.c.cluster_id, items.c.url, items.c.guid, items.c.text_hash,
+           items.c.published_at, items.c.title)
+    .where(or_(items.c.url.in_(bindparam("urls", expanding=True)),
+               items.c.guid.in_(bindparam("guids", expanding=True)),
+               items.c.text_hash.in_(bindparam("texts", expanding=True))),
+           items.c.cluster_id.is_not(None),
+           items.c.id.not_in(bindparam("new_ids", expanding=True)))
+    .order_by(items.c.published_at)
+)
+
+
 def _exact_candidates(conn: Connection, new: Sequence[NewItem], new_ids: list[int],
                       window: timedelta) -> _Exact:
     urls = {n.item.url for n in new if n.item.url}
     guids = {n.item.guid for n in new if n.item.guid}
     texts = {n.item.text_hash for n in new if n.item.text_hash}
     found = _Exact({}, {}, {})
-    conditions = []
-    if urls:
-        conditions.append(items.c.url.in_(urls))
-    if guids:
-        conditions.append(items.c.guid.in_(guids))
-    if texts:
-        conditions.append(items.c.text_hash.in_(texts))
-    if not conditions:
+    if not (urls or guids or texts):
         return found
-    rows = conn.execute(
-        select(items.c.id, items.c.cluster_id, items.c.url, items.c.guid, items.c.text_hash,
-               items.c.published_at, items.c.title)
-        .where(or_(*conditions), items.c.cluster_id.is_not(None), items.c.id.not_in(new_ids))
-        .order_by(items.c.published_at)
-    ).all()
+    rows = conn.execute(_EXACT, {"urls": list(urls), "guids": list(guids),
+                                 "texts": list(texts), "new_ids": new_ids}).all()
     for r in rows:
         entry = (r.id, r.cluster_id, r.published_at)
         if r.url in urls:
@@ -309,7 +315,7 @@ class _BucketIndex:
 
     def __init__(self) -> None:
         self.buckets: dict[int, list[int]] = {}
-        self.entries: dict[int, tuple[datetime, list[int]]] = {}
+        self.entries: dict[int, tuple[float, list[int]]] = {}  # item -> (published ts, buckets)
         self.last_id = 0
         self.pruned_to: datetime | None = None
         self.synced_at = -SYNC_EVERY_S
@@ -343,7 +349,7 @@ class _BucketIndex:
 
     def add_old(self, item_id: int, published: datetime, bucket: int) -> None:
         """One bucket of an item stored before this process started, found by a lookup."""
-        entry = self.entries.setdefault(item_id, (published, []))
+        entry = self.entries.setdefault(item_id, (published.timestamp(), []))
         if bucket not in entry[1]:
             entry[1].append(bucket)
             self.buckets.setdefault(bucket, []).append(item_id)
@@ -352,12 +358,13 @@ class _BucketIndex:
         self.last_id = max(self.last_id, item_id)
         if item_id in self.entries:
             return
-        self.entries[item_id] = (published, list(buckets))
+        self.entries[item_id] = (published.timestamp(), list(buckets))
         for bucket in buckets:
             self.buckets.setdefault(bucket, []).append(item_id)
 
     def prune(self, before: datetime) -> None:
-        old = [i for i, (published, _) in self.entries.items() if published < before]
+        cut = before.timestamp()
+        old = [i for i, (published, _) in self.entries.items() if published < cut]
         for item_id in old:
             for bucket in self.entries.pop(item_id)[1]:
                 ids = self.buckets.get(bucket)
@@ -368,10 +375,8 @@ class _BucketIndex:
         self.pruned_to = before
 
     def candidates(self, buckets: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        for bucket in buckets:
-            found.update(self.buckets.get(bucket, ()))
-        return found
+        get = self.buckets.get
+        return set().union(*[found for b in buckets if (found := get(b))])
 
 
 _INDEXES: dict[str, _BucketIndex] = {}
@@ -395,13 +400,12 @@ class Placement:
 
 
 def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem],
-                    buckets: dict[int, list[int]], new_ids: list[int],
-                    window: timedelta) -> dict[int, _Known]:
-    """Stored items sharing a bucket with any new item, within the batch's time span."""
+                    buckets: dict[int, list[int]], new_ids: list[int], window: timedelta,
+                    ) -> tuple[dict[int, set[int]], dict[int, _Known]]:
+    """For each new item, the stored items sharing a bucket with it; and those of them within
+    the batch's time span, loaded."""
     lo = min(n.item.published_at for n in new) - window
     hi = max(n.item.published_at for n in new) + window
-    found = set().union(*(index.buckets.get(b, ()) for bs in buckets.values() for b in bs))
-    ids = {i for i in found - set(new_ids) if lo <= index.entries[i][0] <= hi}
     if index.watermark and index.old_newest is not None and lo <= index.old_newest:
         wanted = sorted({b for bs in buckets.values() for b in bs})
         for start in range(0, len(wanted), 500):
@@ -413,7 +417,11 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
             ).all()
             for r in old_rows:
                 index.add_old(r.item_id, r.published_at, r.bucket)
-                ids.add(r.item_id)
+    batch = set(new_ids)
+    per_item = {n.id: index.candidates(buckets[n.id]) - batch for n in new}
+    lo_ts, hi_ts = lo.timestamp(), hi.timestamp()
+    entries = index.entries
+    ids = {i for i in set().union(*per_item.values()) if lo_ts <= entries[i][0] <= hi_ts}
     cached = _CACHE.get
     known = {i: k for i in ids if (k := cached(i)) is not None}
     missing = [i for i in ids if i not in known]
@@ -428,7 +436,7 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
             known[row.id] = _Known(row.id, row.cluster_id, row.published_at,
                                    Signature.from_bytes(row.signature), facts_from_json(row.facts))
             _CACHE.put(known[row.id])  # committed by another transaction: safe to keep
-    return known
+    return per_item, known
 
 
 def prune_buckets(conn: Connection, before: datetime) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import httpx
 import structlog
@@ -58,6 +58,9 @@ from .store import (
     sync_config,
 )
 from .urls import host_of
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = structlog.get_logger("aggregator.poller")
 P = ParamSpec("P")
@@ -145,8 +148,9 @@ class Poller:
 
     def __init__(self, config: Config, engine: Engine, *, owner: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics
         self.engine = engine
         self.owner = owner or worker_id()
         self.progress = progress
@@ -211,6 +215,8 @@ class Poller:
                     summary.feeds += 1
                     summary.failed += 1
                     summary.errors["internal"] += 1
+                    if self.metrics:
+                        self.metrics.feed_crashed()
             if self.progress:
                 self.progress(summary.feeds, max(total, summary.feeds))
 
@@ -244,14 +250,18 @@ class Poller:
             await self.db(record_poll, self.engine, feed, change)
             summary.feeds += 1
             summary.deferred += 1
+            if self.metrics:
+                self.metrics.feed_polled(change.outcome, None, None)
             return
         assert self._client is not None
         f = self.config.fetch
+        fetch_started = time.monotonic()
         result = await fetch_feed(self._client, feed.url, etag=feed.etag,
                                   last_modified=feed.last_modified,
                                   validators_url=feed.validators_url or feed.url,
                                   max_bytes=f.max_body_bytes, max_redirects=f.max_redirects,
                                   deadline=f.deadline)
+        fetch_s = time.monotonic() - fetch_started
         change, new_items = await self._evaluate(feed, result, now)
         if change.outcome == "error" and result.http_status in (429, 503) and result.retry_after:
             wait = retry_after_seconds(result.retry_after, now)
@@ -262,6 +272,9 @@ class Poller:
         stored = await self.db(record_poll, self.engine, feed, change, new_items,
                                self.cluster_window)
         self._count(summary, change, stored)
+        if self.metrics:
+            self.metrics.feed_polled(change.outcome, fetch_s, change.error_kind, stored.new,
+                                     stored.updated)
         log.info("feed polled", feed=feed.url, member=feed.member_id, outcome=change.outcome,
                  status=result.http_status, new=stored.new, updated=stored.updated,
                  error=change.error, kind=change.error_kind)
