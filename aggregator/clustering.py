@@ -10,7 +10,6 @@ rebuilt: each item is placed once, and a cluster's representative is its earlies
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ import numpy as np
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .db import clusters, items, lsh_buckets
+from .db import clusters, items, lsh_buckets, serialize
 from .enrich import facts_from_json
 from .identity import similar_titles
 from .models import Item
@@ -89,8 +88,9 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
     """
     if not new:
         return Placement()
+    _lock(conn)
     index = _index_for(conn)
-    index.sync(conn, now - 2 * window)
+    seq = index.sync(conn, now - 2 * window)
     ordered = sorted(new, key=lambda n: (n.item.published_at, n.id))
     new_ids = [n.id for n in ordered]
     exact = _exact_candidates(conn, ordered, new_ids, window)
@@ -122,13 +122,13 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
     real = _write_clusters(conn, ordered, placed, provisional, now)
     _bulk(conn, "UPDATE items SET cluster_id = {p}, cluster_reason = {p} WHERE id = {p}",
           [(real.get(t, t), r, item_id) for item_id, (t, r) in placed.items()])
-    _bulk(conn, "INSERT INTO lsh_buckets (bucket, band, item_id, published_at) "
-                "VALUES ({p}, {p}, {p}, {p})",
-          [(bucket, band, n.id, published)
+    _bulk(conn, "INSERT INTO lsh_buckets (bucket, band, item_id, published_at, seq) "
+                "VALUES ({p}, {p}, {p}, {p}, {p})",
+          [(bucket, band, n.id, published, seq)
            for n in ordered
            for published in (_db_time(conn, n.item.published_at),)
            for band, bucket in keys[n.id]])
-    return Placement(index, [
+    return Placement(index, seq, [
         (dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0], placed[n.id][0])),
          [bucket for _, bucket in keys[n.id]])
         for n in ordered])
@@ -156,6 +156,9 @@ def remember(placement: Placement) -> None:
         _CACHE.put(known)
         if placement.index is not None:
             placement.index.add(known.id, known.published_at, buckets)
+    if placement.index is not None:
+        # The lock was held from the sync to the commit: nothing else came in between.
+        placement.index.last_seq = max(placement.index.last_seq, placement.seq)
 
 
 def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int],
@@ -307,7 +310,8 @@ class _BucketIndex:
 
     The table is the truth: it survives restarts and is shared by processes.  Reading it for
     every poll cost more than all the rest of clustering, so each process keeps this copy and
-    brings it up to date by reading only the rows added since it last looked (by item id).
+    brings it up to date by reading only the rows committed since it last looked: ``seq`` is the
+    commit order, assigned under the clustering lock (see ``_lock``), which is held until commit.
     Rows that were already there when the process started (up to ``watermark``) are not loaded
     (a large store took seconds and hundreds of megabytes): they are looked up in the table, bucket
     by bucket, for as long as new items can still fall within their window.
@@ -316,28 +320,32 @@ class _BucketIndex:
     def __init__(self) -> None:
         self.buckets: dict[int, list[int]] = {}
         self.entries: dict[int, tuple[float, list[int]]] = {}  # item -> (published ts, buckets)
-        self.last_id = 0
+        self.last_seq = 0
         self.pruned_to: datetime | None = None
-        self.synced_at = -SYNC_EVERY_S
         self.watermark: int | None = None
         self.old_newest: datetime | None = None  # newest publication time up to the watermark
 
-    def sync(self, conn: Connection, keep_after: datetime) -> None:
-        """Read other processes' new buckets, at most every SYNC_EVERY_S seconds: a copy
-        published elsewhere within that time is still placed, just as its own cluster."""
+    def sync(self, conn: Connection, keep_after: datetime) -> int:
+        """Read the buckets other processes committed since the last look (under the clustering
+        lock, so none can commit meanwhile); returns the ``seq`` for this transaction's rows."""
+        newest = conn.execute(select(func.max(lsh_buckets.c.seq))).scalar()
+        newest = int(newest or 0)
         if self.watermark is None:
-            row = conn.execute(select(func.max(lsh_buckets.c.item_id),
-                                      func.max(lsh_buckets.c.published_at))).one()
-            self.watermark = self.last_id = int(row[0] or 0)
-            self.old_newest = row[1]
-        if time.monotonic() - self.synced_at < SYNC_EVERY_S:
-            return
-        self.synced_at = time.monotonic()
+            self.watermark = self.last_seq = newest
+            self.old_newest = conn.execute(select(func.max(lsh_buckets.c.published_at))).scalar()
+        if newest > self.last_seq:
+            self._read_since(conn, keep_after)
+        self.last_seq = newest
+        if self.pruned_to is None or keep_after - self.pruned_to > timedelta(hours=1):
+            self.prune(keep_after)
+        return newest + 1
+
+    def _read_since(self, conn: Connection, keep_after: datetime) -> None:
         rows = conn.execute(
             select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
-            .where(lsh_buckets.c.item_id > self.last_id,
+            .where(lsh_buckets.c.seq > self.last_seq,
                    lsh_buckets.c.published_at >= keep_after)
-            .order_by(lsh_buckets.c.item_id)
+            .order_by(lsh_buckets.c.seq)
         ).all()
         grouped: dict[int, tuple[datetime, list[int]]] = {}
         for r in rows:
@@ -355,7 +363,6 @@ class _BucketIndex:
             self.buckets.setdefault(bucket, []).append(item_id)
 
     def add(self, item_id: int, published: datetime, buckets: Sequence[int]) -> None:
-        self.last_id = max(self.last_id, item_id)
         if item_id in self.entries:
             return
         self.entries[item_id] = (published.timestamp(), list(buckets))
@@ -380,7 +387,12 @@ class _BucketIndex:
 
 
 _INDEXES: dict[str, _BucketIndex] = {}
-SYNC_EVERY_S = 2.0
+
+def _lock(conn: Connection) -> None:
+    """Serialise the placing of items across processes until this transaction commits, so that
+    two copies of one story stored at the same moment by two workers meet: the second to take the
+    lock sees the first's items and buckets."""
+    serialize(conn, "sindikasi:clustering")
 
 
 def _index_for(conn: Connection) -> _BucketIndex:
@@ -396,6 +408,7 @@ class Placement:
     """What one transaction placed, to be remembered once it has committed."""
 
     index: _BucketIndex | None = None
+    seq: int = 0
     placed: list[tuple[_Known, list[int]]] = dataclasses.field(default_factory=list)
 
 
@@ -412,7 +425,7 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
             old_rows = conn.execute(
                 select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
                 .where(lsh_buckets.c.bucket.in_(wanted[start:start + 500]),
-                       lsh_buckets.c.item_id <= index.watermark,
+                       lsh_buckets.c.seq <= index.watermark,
                        lsh_buckets.c.published_at.between(lo, hi))
             ).all()
             for r in old_rows:

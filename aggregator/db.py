@@ -6,6 +6,7 @@ them, and the test suite checks that the two agree.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,12 @@ lsh_buckets = Table(
     Column("band", SmallInteger, primary_key=True),
     Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("published_at", UTCDateTime, nullable=False),
+    # Commit order of the transaction that placed the item (migration 0005): what each process
+    # reads to bring its in-memory copy of this table up to date.
+    Column("seq", BigInteger, nullable=False, server_default="0"),
     Index("ix_lsh_published", "published_at"),
     Index("ix_lsh_item", "item_id"),
+    Index("ix_lsh_seq", "seq"),
 )
 
 item_regions = Table(
@@ -236,3 +241,15 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def serialize(conn: Any, name: str) -> None:
+    """Let one transaction at a time past this point, across processes, until it commits.
+
+    PostgreSQL takes a transaction-scoped advisory lock named after ``name``; SQLite needs
+    nothing, its writers already take turns for whole transactions (BEGIN IMMEDIATE).
+    """
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                             signed=True)
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")

@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from .db import serialize
+
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
 
 
@@ -39,5 +41,7 @@ def upgrade(engine: Engine) -> None:
         return
     cfg = _alembic_config()
     with engine.begin() as conn:
+        # Workers started together upgrade once; the others wait here, then find it done.
+        serialize(conn, "sindikasi:migrate")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
