@@ -143,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="keep the demo's files here (default: a new temporary folder)")
     demo.set_defaults(func=cmd_demo)
 
+    mig = sub.add_parser("migrate-db", help="copy the whole store into another (empty) database, "
+                                            "e.g. from SQLite to PostgreSQL")
+    mig.add_argument("--to", required=True, metavar="URL",
+                     help="target, e.g. postgresql+psycopg://user@host/db")
+    mig.set_defaults(func=cmd_migrate_db)
+
     lines = sub.add_parser("sitemap-lines",
                            help="the robots.txt line each member adds for its news sitemap")
     lines.set_defaults(func=cmd_sitemap_lines)
@@ -380,6 +386,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    from .copydb import CopyError, copy_store
+
+    config = _config(args)
+    try:
+        config.storage.__class__(url=args.to)
+    except ValueError as exc:
+        raise UsageError(f"--to: {_first_line(exc)}") from None
+    source, target = make_engine(config.database_url), make_engine(args.to)
+    try:
+        result = copy_store(source, target)
+    except CopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.dispose()
+        target.dispose()
+    for name, count in result.rows.items():
+        print(f"{name}: {count} rows")
+    print(f"copied; now set storage.url in {config.source or 'feeds.yaml'} to the new database "
+          "(the old one is left as it was)")
     return 0
 
 
