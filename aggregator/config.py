@@ -120,6 +120,8 @@ class Fetch(_Strict):
     max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str | None = None
     parse_workers: int | None = Field(default=None, ge=0, le=64)
+    max_items_per_feed: int = Field(default=500, ge=1, le=100_000,
+                                    description="a feed listing more keeps only its newest")
 
 
 class Schedule(_Strict):

@@ -209,13 +209,16 @@ async def _fetch(
         except ResolveError as exc:
             return _error(current, "dns", str(exc), None, tuple(hops))
         except httpx.TimeoutException as exc:
-            return _error(current, "timeout", f"{type(exc).__name__}: {exc or 'timed out'}",
+            return _error(current, "timeout", f"{type(exc).__name__}: {str(exc) or 'timed out'}",
                           None, tuple(hops))
         except httpx.ConnectError as exc:
             kind = "tls" if "SSL" in str(exc) or "CERTIFICATE" in str(exc).upper() else "connect"
             return _error(current, kind, f"cannot connect: {exc}", None, tuple(hops))
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            return _error(current, "connection", f"connection broken: {exc or type(exc).__name__}",
+            if "location header" in str(exc):  # httpx parses Location even when not following
+                return _error(current, "bad_redirect", f"redirect to an invalid URL: {exc}",
+                              None, tuple(hops))
+            return _error(current, "connection", f"connection broken: {_detail(exc)}",
                           None, tuple(hops))
         except httpx.InvalidURL as exc:
             return _error(current, "bad_url", f"invalid URL: {exc}", None, tuple(hops))
@@ -225,6 +228,29 @@ async def _fetch(
             return _error(current, "tls", f"TLS failure: {exc}", None, tuple(hops))
         except OSError as exc:
             return _error(current, "connect", f"network error: {exc}", None, tuple(hops))
+        except ValueError as exc:
+            # httpx lets idna's errors out of URL handling, e.g. for "Location: http://xn--/".
+            return _error(current, "bad_url", f"unusable URL: {type(exc).__name__}: {exc}",
+                          None, tuple(hops))
+
+
+def _detail(exc: BaseException) -> str:
+    """The most telling text of an exception chain.
+
+    httpx often re-raises with an empty message (a reset is ``ReadError('')``), and an exception
+    object is always truthy, so ``exc or default`` printed nothing: the OS error underneath
+    ("Connection reset by peer") is what a webmaster can act on.  (Not for timeouts: under those
+    lies only anyio's cancel-scope bookkeeping.)
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        if text:
+            return text
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
 
 
 async def _finish(

@@ -33,7 +33,7 @@ from .config import Config
 from .enrich import enrich
 from .fetch import FetchResult, build_client, fetch_feed
 from .models import Item
-from .normalize import normalize_feed
+from .normalize import MAX_TITLE, normalize_feed
 from .parse import ParseError, parse_feed
 from .schedule import (
     Bounds,
@@ -57,6 +57,7 @@ from .store import (
     record_poll,
     sync_config,
 )
+from .textclean import clean_line
 from .urls import host_of
 
 if TYPE_CHECKING:
@@ -118,18 +119,31 @@ class Parsed:
 
 
 def parse_and_normalize(body: bytes, content_type: str, url: str, now: datetime,
-                        max_future_s: int, member_name: str, home_region: str | None) -> Parsed:
+                        max_future_s: int, member_name: str, home_region: str | None,
+                        max_items: int = 500) -> Parsed:
     """Pure stages run in a worker process: bytes in, normalised, tagged, fingerprinted items
-    out."""
+    out.
+
+    A feed listing more than ``max_items`` keeps its newest: a news feed carries tens of items,
+    and a runaway export of thousands would otherwise cost minutes and a gigabyte per poll,
+    every poll.
+    """
     try:
         doc = parse_feed(body, content_type)
     except ParseError as exc:
         parsed = Parsed([], None, None, None, 0, exc.kind, str(exc))
     else:
-        found = [enrich(i, member_name=member_name, home_region=home_region)
-                 for i in normalize_feed(doc, url, now, timedelta(seconds=max_future_s))]
+        normalised = normalize_feed(doc, url, now, timedelta(seconds=max_future_s))
+        warning = doc.warning
+        if len(normalised) > max_items:
+            warning = (f"the feed lists {len(normalised)} items; only the newest {max_items} "
+                       "are kept")
+            normalised = sorted(normalised, key=lambda i: i.published_at,
+                                reverse=True)[:max_items]
+        found = [enrich(i, member_name=member_name, home_region=home_region) for i in normalised]
         gap = publishing_gap([i.published_at for i in found if not i.date_missing], now)
-        parsed = Parsed(found, doc.title or None, doc.ttl_seconds, doc.warning, gap)
+        title = clean_line(doc.title, MAX_TITLE) if doc.title else None
+        parsed = Parsed(found, title or None, doc.ttl_seconds, warning, gap)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return dataclasses.replace(parsed, pid=os.getpid(), cpu_s=usage.ru_utime + usage.ru_stime,
                                rss_kb=usage.ru_maxrss)
@@ -317,7 +331,7 @@ class Poller:
         member = self.members.get(member_id)
         args = (result.body, result.content_type, result.final_url, now,
                 self.config.schedule.max_future_skew, member.name if member else member_id,
-                member.region if member else None)
+                member.region if member else None, self.config.fetch.max_items_per_feed)
         loop = asyncio.get_running_loop()
         try:
             if self._parse is None:

@@ -15,7 +15,10 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 WEEK = 7 * 86400
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?([0-9]+)", re.IGNORECASE)
+# RFC 9111 1.2.2: a delta-seconds too large to represent counts as 2**31.  Saturating also keeps
+# int() away from a hostile 5,000-digit value, which it refuses with ValueError.
+_DELTA_MAX = 2**31
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ def parse_http_date(value: str | None) -> datetime | None:
         return None
     try:
         parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # "06-Nov-9999999999999999999"
         return None
     return parsed if parsed.tzinfo is not None else None
 
@@ -40,12 +43,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    if value.isascii() and value.isdigit():  # str.isdigit() also accepts "²", which int() refuses
+        return _delta_seconds(value)
     when = parse_http_date(value)
     if when is None:
         return None
     return max(0, int((when - now).total_seconds()))
+
+
+def _delta_seconds(digits: str) -> int:
+    return _DELTA_MAX if len(digits) > 10 else min(int(digits), _DELTA_MAX)
 
 
 def server_hint_seconds(
@@ -55,7 +62,7 @@ def server_hint_seconds(
     hints = [ttl or 0]
     match = _MAX_AGE.search(cache_control or "")
     if match:
-        hints.append(int(match.group(1)))
+        hints.append(_delta_seconds(match.group(1)))
     when = parse_http_date(expires)
     if when is not None:
         hints.append(int((when - now).total_seconds()))
