@@ -239,6 +239,9 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
     stopped = asyncio.Event()
     busy = asyncio.Lock()
     last_publish = [float("-inf")]
+    # A publish this process needed but could not do (another worker held the publish lease,
+    # or the output could not be written) is owed: the next tick does it, changes or not.
+    owed = [False]
     async with Poller(config, engine, metrics=metrics) as poller:
 
         async def tick() -> None:
@@ -249,10 +252,14 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
                 # Sitemaps drop articles as they age, so publish at least hourly as well.
                 stale = asyncio.get_running_loop().time() - last_publish[0] > 3600
                 try:
-                    if await asyncio.to_thread(_publish_after, config, engine, summary, stale,
-                                               metrics):
-                        last_publish[0] = asyncio.get_running_loop().time()
+                    result = await asyncio.to_thread(_publish_after, config, engine, summary,
+                                                     stale or owed[0], metrics)
+                    if result is not None:
+                        owed[0] = result.skipped is not None
+                        if result.skipped is None:
+                            last_publish[0] = asyncio.get_running_loop().time()
                 except PublishError as exc:  # the next cycle tries again
+                    owed[0] = True
                     log.error("publish failed", error=str(exc))
                 if metrics:
                     metrics.cycle_finished(summary.duration_s)
