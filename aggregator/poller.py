@@ -48,13 +48,14 @@ from .schedule import (
 from .store import (
     FeedState,
     FeedUpdate,
+    Poll,
     StoreResult,
     block_host,
     blocked_hosts,
     claim_feeds,
     count_pollable,
     prune_lsh,
-    record_poll,
+    record_polls,
     sync_config,
 )
 from .textclean import clean_line
@@ -185,6 +186,7 @@ class Poller:
         self._worker_cpu: dict[int, float] = {}
         self._worker_rss: dict[int, int] = {}
         self._stopping = asyncio.Event()
+        self._writer = _GroupWriter(self)
 
     async def __aenter__(self) -> Poller:
         self._client = build_client(self.config)
@@ -261,7 +263,7 @@ class Poller:
         until = blocked.get(host)
         if until is not None and until > now:
             change = FeedUpdate(outcome="deferred", now=now, next_poll_at=until)
-            await self.db(record_poll, self.engine, feed, change)
+            await self._writer.write(Poll(feed, change))
             summary.feeds += 1
             summary.deferred += 1
             if self.metrics:
@@ -283,8 +285,7 @@ class Poller:
                 until = now + timedelta(seconds=min(wait, self.bounds.max_backoff))
                 blocked[host] = until
                 await self.db(block_host, self.engine, host, until, change.error or "")
-        stored = await self.db(record_poll, self.engine, feed, change, new_items,
-                               self.cluster_window)
+        stored = await self._writer.write(Poll(feed, change, new_items))
         self._count(summary, change, stored)
         if self.metrics:
             self.metrics.feed_polled(change.outcome, fetch_s, change.error_kind, stored.new,
@@ -371,6 +372,73 @@ class Poller:
             summary.errors[change.error_kind or "error"] += 1
         summary.new_items += stored.new
         summary.updated_items += stored.updated
+
+
+class _GroupWriter:
+    """Group commit for the database thread: the polls that finish while one transaction runs
+    are written together by the next (``store.record_polls``).
+
+    The first poll of a quiet moment is written at once, alone; under load, batches grow by
+    themselves up to ``MAX_POLLS`` polls or ``MAX_ITEMS`` items.  Should a batch fail, its polls
+    are written again one by one, so that one poll the database refuses costs only that feed.
+    """
+
+    MAX_POLLS = 64
+    MAX_ITEMS = 2000
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.queue: list[tuple[Poll, asyncio.Future[StoreResult]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def write(self, poll: Poll) -> StoreResult:
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        self.queue.append((poll, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.queue:
+            batch = self._take()
+            polls = [p for p, _ in batch]
+            try:
+                results = await self._store(polls)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                for poll, future in batch:
+                    try:
+                        _settle(future, (await self._store([poll]))[0])
+                    except Exception as one:
+                        _settle(future, one)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
+
+    def _take(self) -> list[tuple[Poll, asyncio.Future[StoreResult]]]:
+        count = items = 0
+        for poll, _ in self.queue:
+            if count and (count >= self.MAX_POLLS or items + len(poll.items) > self.MAX_ITEMS):
+                break
+            count += 1
+            items += len(poll.items)
+        batch, self.queue = self.queue[:count], self.queue[count:]
+        return batch
+
+    async def _store(self, polls: list[Poll]) -> list[StoreResult]:
+        p = self.poller
+        return await p.db(record_polls, p.engine, polls, p.cluster_window)
+
+
+def _settle(future: asyncio.Future[StoreResult], outcome: StoreResult | BaseException) -> None:
+    if future.done():  # the poll's task was cancelled meanwhile
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _now() -> datetime:

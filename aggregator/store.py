@@ -17,13 +17,15 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from . import leases
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
-from .db import clusters, feeds, hosts, item_regions, items, members
+from .db import clusters, feeds, hosts, item_regions, items, members, serialize
 from .gazetteer import load as load_gazetteer
 from .identity import Stored, match_items
 from .models import Item
 from .similarity import SIGNATURE_VERSION
+from .tagger import RegionTag
 from .urls import canonical_url
 
 
@@ -80,6 +82,7 @@ _FEED_STATE_COLUMNS = (
 def sync_config(engine: Engine, config: Config, now: datetime) -> None:
     """Make the members and feeds tables follow feeds.yaml; history of removed ones is kept."""
     with engine.begin() as conn:
+        serialize(conn, "sindikasi:sync-config")  # workers starting together insert once
         known_members = set(conn.scalars(select(members.c.id)))
         listed_members = set()
         for m in config.members:
@@ -128,12 +131,24 @@ def claim_feeds(
         .limit(limit).with_for_update(skip_locked=True)
     )
     with engine.begin() as conn:
+        _free_abandoned(conn, now)
         rows = conn.execute(
             update(feeds).where(feeds.c.id.in_(candidates.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + lease)
             .returning(*_FEED_STATE_COLUMNS)
         ).all()
     return sorted((FeedState(*row) for row in rows), key=lambda f: f.id)
+
+
+def _free_abandoned(conn: Connection, now: datetime) -> None:
+    """Drop the leases of processes on this host that died holding them (``kill -9``, OOM):
+    a restart polls their feeds at once instead of skipping them until the leases run out."""
+    holders = conn.scalars(select(feeds.c.lease_owner).distinct()
+                           .where(feeds.c.lease_owner.is_not(None), feeds.c.lease_until >= now))
+    dead = [owner for owner in holders if owner and leases.abandoned(owner)]
+    if dead:
+        conn.execute(update(feeds).where(feeds.c.lease_owner.in_(dead))
+                     .values(lease_owner=None, lease_until=None))
 
 
 def _pollable() -> list[Any]:
@@ -170,20 +185,50 @@ def block_host(engine: Engine, host: str, until: datetime, reason: str) -> None:
                          .values(blocked_until=until, reason=reason))
 
 
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One feed's poll, as it is to be written: the feed's new state and the items it gave."""
+
+    feed: FeedState
+    change: FeedUpdate
+    items: Sequence[Item] = ()
+
+
 def record_poll(
     engine: Engine, feed: FeedState, change: FeedUpdate, new_items: Sequence[Item] = (),
     cluster_window: timedelta = timedelta(hours=72),
 ) -> StoreResult:
     """Write one poll's items, their clusters and regions, and the feed's new state, in a
     single transaction."""
+    return record_polls(engine, [Poll(feed, change, new_items)], cluster_window)[0]
+
+
+def record_polls(engine: Engine, polls: Sequence[Poll],
+                 cluster_window: timedelta = timedelta(hours=72)) -> list[StoreResult]:
+    """Write several polls in one transaction (group commit), all or nothing.
+
+    A cycle's polls finish faster than the database commits them one by one: each transaction
+    has a fixed cost (the commit, clustering's look at what other processes stored, the cluster
+    rows), so the poller hands over every poll that finished while the last transaction ran.
+    New items of all the polls are placed into clusters together, earliest first.
+    """
+    results: list[StoreResult] = []
+    fresh: list[NewItem] = []
     placement = Placement()
     with engine.begin() as conn:
-        result = (_store_items(conn, feed, new_items, change.now, cluster_window, placement)
-                  if new_items else StoreResult(0, 0))
-        conn.execute(update(feeds).where(feeds.c.id == feed.id)
-                     .values(**_feed_values(feed, change, result)))
+        for poll in polls:
+            result = StoreResult(0, 0)
+            if poll.items:
+                result, new = _store_items(conn, poll.feed, poll.items, poll.change.now)
+                fresh += new
+            conn.execute(update(feeds).where(feeds.c.id == poll.feed.id)
+                         .values(**_feed_values(poll.feed, poll.change, result)))
+            results.append(result)
+        if fresh:
+            placement = cluster_items(conn, fresh, cluster_window,
+                                      max(p.change.now for p in polls))
     remember(placement)
-    return result
+    return results
 
 
 def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[str, Any]:
@@ -225,7 +270,9 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
 
 
 def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], now: datetime,
-                 cluster_window: timedelta, placement: Placement) -> StoreResult:
+                 ) -> tuple[StoreResult, list[NewItem]]:
+    """Insert the poll's new items and update the changed ones; the new ones, with their ids,
+    are left for clustering."""
     guids = list({i.guid for i in incoming if i.guid})
     urls = list({i.url for i in incoming if i.url})
     fallbacks = list({i.fallback_key for i in incoming})
@@ -266,16 +313,25 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
             seen_ids.append(existing.id)
     if seen_ids:
         conn.execute(update(items).where(items.c.id.in_(seen_ids)).values(last_seen_at=now))
+    fresh: list[NewItem] = []
     if new_rows:
-        ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True),
-                           new_rows).scalars().all()
-        for row_id, item in zip(ids, new_items, strict=True):
-            _write_regions(conn, row_id, item, item.published_at, replace=False)
-        placed = cluster_items(
-            conn, [NewItem(i, it) for i, it in zip(ids, new_items, strict=True) if it.signature],
-            cluster_window, now)
-        placement.index, placement.placed = placed.index, placed.placed
-    return StoreResult(new=len(new_rows), updated=updated)
+        ids = conn.execute(_INSERT_ITEMS, new_rows).scalars().all()
+        regions = [_region_row(row_id, r, item.published_at)
+                   for row_id, item in zip(ids, new_items, strict=True) for r in item.regions]
+        if regions:
+            conn.execute(_INSERT_REGIONS, regions)
+        fresh = [NewItem(i, it) for i, it in zip(ids, new_items, strict=True) if it.signature]
+    return StoreResult(new=len(new_rows), updated=updated), fresh
+
+
+_INSERT_ITEMS = insert(items).returning(items.c.id, sort_by_parameter_order=True)
+_INSERT_REGIONS = insert(item_regions)
+
+
+def _region_row(item_id: int, r: RegionTag, published: datetime) -> dict[str, Any]:
+    return {"item_id": item_id, "code": r.code, "confidence": r.confidence,
+            "published_at": published,
+            "evidence": json.dumps([str(e) for e in r.evidence], ensure_ascii=False)}
 
 
 def _write_regions(conn: Connection, item_id: int, item: Item, published: datetime,
@@ -283,12 +339,7 @@ def _write_regions(conn: Connection, item_id: int, item: Item, published: dateti
     if replace:
         conn.execute(delete(item_regions).where(item_regions.c.item_id == item_id))
     if item.regions:
-        conn.execute(insert(item_regions), [
-            {"item_id": item_id, "code": r.code, "confidence": r.confidence,
-             "published_at": published,
-             "evidence": json.dumps([str(e) for e in r.evidence], ensure_ascii=False)}
-            for r in item.regions
-        ])
+        conn.execute(_INSERT_REGIONS, [_region_row(item_id, r, published) for r in item.regions])
 
 
 def _item_values(item: Item, now: datetime) -> dict[str, Any]:
