@@ -40,7 +40,13 @@ from aggregator.migrate import upgrade  # noqa: E402
 from aggregator.models import Item  # noqa: E402
 from aggregator.normalize import normalize_feed  # noqa: E402
 from aggregator.parse import parse_feed  # noqa: E402
-from aggregator.store import FeedUpdate, claim_feeds, record_poll, sync_config  # noqa: E402
+from aggregator.store import (  # noqa: E402
+    FeedUpdate,
+    Poll,
+    claim_feeds,
+    record_polls,
+    sync_config,
+)
 
 DEFAULT_FARM = ROOT.parent / "shared" / "feedfarm" / "feedfarm.py"
 LABELLED = ROOT / "tests" / "fixtures" / "eval" / "labelled.yaml"
@@ -74,7 +80,7 @@ def corpus_items(farm: Path, feeds: int, workdir: Path, seed: int = 1,
     return found
 
 
-def speed(farm: Path, total: int, batch_size: int) -> None:
+def speed(farm: Path, total: int, batch_size: int, group: int) -> None:
     g = load()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -103,7 +109,8 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
         epoch = datetime.now(UTC)
         window = timedelta(hours=72)
         print(f"\nspeed: {total:,} items from {len(base):,} farm items x {rounds} rounds, "
-              f"{batch_size} new items per feed poll, one core, SQLite")
+              f"{batch_size} new items per feed poll, {group} poll(s) per transaction, "
+              "one core, SQLite")
         print("| stored items | enrich ms/item | cluster ms/item | store+cluster ms/item | "
               "items/s (enrich + cluster) |")
         print("|---|---|---|---|---|")
@@ -123,12 +130,17 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
             cluster_time[0] = 0.0
             t1 = time.perf_counter()
             by_feed: dict[str, list[Item]] = {}
+            polls: list[Poll] = []
             for n, i in enriched:
                 by_feed.setdefault(n, []).append(i)
                 if len(by_feed[n]) == batch_size:  # new items of one feed in one poll
-                    _store(engine, feeds[n], by_feed.pop(n))
-            for n, items in by_feed.items():
-                _store(engine, feeds[n], items)
+                    polls.append(_poll(feeds[n], by_feed.pop(n)))
+                    if len(polls) == group:  # polls finished together: one transaction
+                        record_polls(engine, polls)
+                        polls = []
+            polls += [_poll(feeds[n], items) for n, items in by_feed.items()]
+            for start_at in range(0, len(polls), group):
+                record_polls(engine, polls[start_at:start_at + group])
             t_store = time.perf_counter() - t1
             done += len(batch)
             with engine.begin() as conn:
@@ -144,10 +156,9 @@ def speed(farm: Path, total: int, batch_size: int) -> None:
     del g
 
 
-def _store(engine: object, feed: store.FeedState, items: list[Item]) -> None:
+def _poll(feed: store.FeedState, items: list[Item]) -> Poll:
     now = max(i.published_at for i in items)
-    record_poll(engine, feed, FeedUpdate(outcome="ok", now=now, next_poll_at=now),  # type: ignore[arg-type]
-                items)
+    return Poll(feed, FeedUpdate(outcome="ok", now=now, next_poll_at=now), items)
 
 
 def main() -> int:
@@ -155,13 +166,16 @@ def main() -> int:
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--quality-only", action="store_true")
     p.add_argument("--batch", type=int, nargs="+", default=[5, 30],
-                   help="new items per feed poll (one store transaction)")
+                   help="new items per feed poll")
+    p.add_argument("--group", type=int, nargs="+", default=[1, 16],
+                   help="polls per store transaction (the poller's group commit)")
     p.add_argument("--farm", type=Path, default=Path(os.environ.get("FEEDFARM", DEFAULT_FARM)))
     args = p.parse_args()
     quality()
     if not args.quality_only:
         for batch in args.batch:
-            speed(args.farm, args.items, batch)
+            for group in args.group:
+                speed(args.farm, args.items, batch, group)
     return 0
 
 

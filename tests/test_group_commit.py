@@ -14,7 +14,7 @@ import pytest
 from conftest import StaticSite, make_config, rss
 
 from aggregator import poller
-from aggregator.store import Poll, StoreResult
+from aggregator.store import Poll, StoreResult, record_polls
 
 
 def _feeds(site: StaticSite, count: int) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def test_polls_are_written_in_batches_and_a_refused_one_costs_only_its_feed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     members = _feeds(static_site, 40)
     config = make_config(tmp_path, members, fetch={"concurrency": 16, "per_host": 16})
-    real = poller.record_polls
+    real = record_polls
     batches: list[int] = []
     bad = members[7]["feeds"][0]
 
