@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
@@ -101,6 +102,7 @@ def _line(value: str) -> str:
     return " ".join(_text(value).split())
 
 
+@lru_cache(maxsize=65536)  # one publish checks each article's URL in several feeds
 def _safe_url(url: str) -> str | None:
     """The URL if a reader may follow it (http or https with a host), as a valid URI; else None.
 

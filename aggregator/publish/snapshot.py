@@ -45,6 +45,9 @@ class Reader:
         self.conn = conn
         self.sources = sources
         self.g = g
+        # Stories by cluster id: the front page and the region feeds overlap (Kabupaten Sumenep,
+        # Madura, Jawa Timur...), and each story is read once per publish.
+        self._stories: dict[int, Story] = {}
 
     # --- places ----------------------------------------------------------------------------
     def place(self, code: str) -> Place | None:
@@ -139,6 +142,15 @@ class Reader:
 
     def stories(self, cluster_ids: Sequence[int]) -> list[Story]:
         """The stories of these clusters, newest first."""
+        missing = [c for c in cluster_ids if c not in self._stories]
+        for start in range(0, len(missing), 500):
+            for story in self._read_stories(missing[start:start + 500]):
+                self._stories[story.id] = story
+        found = [self._stories[c] for c in set(cluster_ids) if c in self._stories]
+        found.sort(key=lambda s: (s.published_at, s.id), reverse=True)
+        return found
+
+    def _read_stories(self, cluster_ids: Sequence[int]) -> list[Story]:
         if not cluster_ids:
             return []
         heads = {r.id: r for r in self.conn.execute(
