@@ -7,7 +7,9 @@ unchanged feed a no-op.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from .models import Item, ParsedFeed, RawEntry
 from .textclean import clean_line, html_to_text, sanitize_html
@@ -18,13 +20,16 @@ MAX_AUTHOR = 200
 MAX_SUMMARY = 1000
 MAX_CONTENT = 512 * 1024
 MAX_CATEGORIES = 30
+# A lone surrogate (JSON Feed can say "\ud800") cannot be encoded: the database, nh3 and every
+# renderer raise on one, so a single such character would cost the member the whole feed.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def normalize_feed(
     feed: ParsedFeed, base_url: str, now: datetime, max_future: timedelta
 ) -> list[Item]:
     """Normalise every entry of a document; entries with nothing to show are dropped."""
-    site = feed.link if feed.link and feed.link.startswith(("http://", "https://")) else base_url
+    site = feed.link if feed.link and _usable_base(feed.link) else base_url
     items = [normalize_entry(e, site, now, max_future) for e in feed.entries]
     return [i for i in items if i is not None]
 
@@ -33,6 +38,7 @@ def normalize_entry(
     entry: RawEntry, site_url: str, now: datetime, max_future: timedelta
 ) -> Item | None:
     """``site_url`` resolves relative links: the channel's link, else the feed's own URL."""
+    site_url = _SURROGATE.sub("", site_url)
     url = canonical_url(entry.link or "", site_url) if entry.link else None
     if url is None and entry.guid and entry.guid.startswith(("http://", "https://")):
         url = canonical_url(entry.guid)
@@ -67,10 +73,11 @@ def normalize_entry(
         title, summary, content_html, author or "", "\x1f".join(categories), url or "",
         updated.isoformat() if updated else "",
     )
+    guid = _SURROGATE.sub("", entry.guid)[:1000] if entry.guid else None
     return Item(
-        guid=entry.guid[:1000] if entry.guid else None,
+        guid=guid or None,
         url=url,
-        link=entry.link,
+        link=_SURROGATE.sub("", entry.link) if entry.link else entry.link,
         title=title,
         summary=summary,
         content_html=content_html,
@@ -83,6 +90,16 @@ def normalize_entry(
         content_hash=content_hash,
         fallback_key=fallback,
     )
+
+
+def _usable_base(link: str) -> bool:
+    """A channel link that relative links can be joined to ('http://[::1' cannot)."""
+    if not link.startswith(("http://", "https://")):
+        return False
+    try:
+        return bool(urlsplit(link).hostname)
+    except ValueError:
+        return False
 
 
 def _utc(value: datetime) -> datetime:

@@ -18,8 +18,9 @@ from urllib.parse import urljoin
 import nh3
 
 # C0 controls other than tab, newline and carriage return (and DEL) make XML invalid: a single one
-# in any string makes lxml reject a whole published feed.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# in any string makes lxml reject a whole published feed.  Lone surrogates (a JSON Feed may say
+# "\ud800") cannot be encoded at all: nh3, the database and every renderer would raise on one.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 _ENTITY_LIKE = re.compile(r"&(#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});")
 _BARE_NUMERIC = re.compile(r"&#(\d{2,7})(?![\d;])")
 _DOUBLE_NUMERIC = re.compile(r"&amp;(#\d{1,7};|#[xX][0-9a-fA-F]{1,6};)")
@@ -111,7 +112,10 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
 
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         if attr in _URL_ATTRS:
-            absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
+            try:
+                absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
+            except ValueError:  # 'http://[::1' as base or value; nh3 would only print it
+                return None
             return absolute if absolute.lower().startswith(("http://", "https://")) else None
         return value
 

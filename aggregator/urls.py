@@ -23,6 +23,7 @@ _TRACKING_PREFIX = ("utm_", "mtm_", "pk_", "hsa_", "__hs")
 _AMP_PATH = re.compile(r"/amp/?$", re.IGNORECASE)
 _AMP_SUFFIX = re.compile(r"(?<=[^/])\.amp(?=$|\.html?$)|-amp(?=\.html?$)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def is_tracking_param(name: str) -> bool:
@@ -44,6 +45,8 @@ def canonical_url(link: str, base: str | None = None) -> str | None:
             link = urljoin(base, link)
         except ValueError:
             return None
+    if _SURROGATE.search(link):  # not encodable, so not an address anyone can follow
+        return None
     try:
         parts = urlsplit(link)
         port = parts.port

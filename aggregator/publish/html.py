@@ -55,6 +55,7 @@ SUMMARY_LIMIT = 360
 
 _HTTP_URL = re.compile(r"https?://[^/?#\s\\]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_HTML = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]")
 _LEVEL_PREFIX = re.compile(r"^(kabupaten|kota)\s+", re.IGNORECASE)
 
 
@@ -149,7 +150,9 @@ def render_page(site: Site, page: Page) -> bytes:
         "timezone": site.timezone,
         "contact_href": safe_href(site.contact_url) if site.contact_url else None,
     }
-    return _template().render(context).encode("utf-8")
+    # A member's title can carry what no HTML parser should meet: C0 controls, and lone
+    # surrogates (JSON Feed can spell one), which would not even encode.
+    return _NOT_HTML.sub("", _template().render(context)).encode("utf-8")
 
 
 def safe_href(url: str) -> str | None:
@@ -206,7 +209,10 @@ def _moment(moment: datetime, zone: ZoneInfo, zone_name: str | None, *,
             weekday: bool) -> _Moment:
     if moment.tzinfo is None:  # the model promises UTC; never let the host's zone decide
         moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(zone)
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # a member's "year 1" moved west of UTC falls off the calendar
+        local, zone_name = moment, moment.tzname()
     # Elsewhere the abbreviation can change with the date (CET/CEST), so it is asked each time.
     label = zone_name or local.tzname() or zone.key
     date = f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local:%H.%M} {label}"
