@@ -357,3 +357,11 @@ def test_a_members_overflow_file_never_takes_another_members_name() -> None:
                                        NOW)]
     assert len(paths) == len(set(paths)) == 3
     assert "sitemaps/news-foo-2.xml" in paths
+
+
+def test_early_years_are_written_with_four_digits() -> None:
+    from aggregator.publish.feeds import _rfc3339
+    from aggregator.publish.sitemaps import w3c_datetime
+
+    early = datetime(7, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert w3c_datetime(early) == _rfc3339(early) == "0007-03-04T05:06:07Z"

@@ -127,7 +127,8 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _rfc3339(moment: datetime) -> str:
-    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    u = _utc(moment)  # %Y is not zero-padded below year 1000 on every platform
+    return f"{u.year:04d}-{u:%m-%dT%H:%M:%S}Z"
 
 
 def _member_name(source: Source) -> str:

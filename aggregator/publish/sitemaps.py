@@ -68,7 +68,8 @@ def news_language(tag: str) -> str | None:
 
 def w3c_datetime(moment: datetime) -> str:
     """UTC with an explicit 'Z': a time without a zone is ambiguous to every sitemap reader."""
-    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    u = _utc(moment)  # %Y is not zero-padded below year 1000 on every platform
+    return f"{u.year:04d}-{u:%m-%dT%H:%M:%S}Z"
 
 
 def news_sitemaps(site: Site, source: Source, articles: Sequence[Article], now: datetime,
