@@ -30,7 +30,7 @@ from .files import write_atomic
 from .migrate import upgrade
 from .opml import OpmlError, member_id_for, parse_opml, render_opml
 from .poller import CycleSummary, Poller, worker_id
-from .publish.publisher import PublishError, PublishResult, publish
+from .publish.publisher import PublishError, PublishResult, publish, unpublished
 from .store import explain_item, feed_table
 
 if TYPE_CHECKING:
@@ -287,9 +287,10 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
 
 def _publish_after(config: Config, engine: Engine, summary: CycleSummary,
                    force: bool = False, metrics: Metrics | None = None) -> PublishResult | None:
-    """Publish when the cycle changed something (or nothing was ever published)."""
+    """Publish when the cycle changed something, when nothing was ever published, or when the
+    store holds changes no publish finished (a run killed after storing, a full disk)."""
     if not (force or summary.new_items or summary.updated_items
-            or not (config.output_path / "feed.xml").exists()):
+            or not (config.output_path / "feed.xml").exists() or unpublished(engine)):
         return None
     try:
         result = publish(engine, config, datetime.now(UTC), owner=worker_id())

@@ -3,12 +3,14 @@
 Each public function is one transaction.  Feeds are claimed with a lease (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), fetched outside any transaction, and their
 result written back in one transaction with the feed's new state, so a crash at any point leaves
-either the old state (the feed is polled again when its lease expires) or the new one, never half.
+either the old state (the feed is polled again when its lease expires, or at once when its
+holder is known to be dead) or the new one, never half.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,11 +18,21 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from . import leases
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
-from .db import clusters, feeds, hosts, item_regions, items, members, serialize
+from .db import (
+    clusters,
+    feeds,
+    hosts,
+    item_regions,
+    items,
+    members,
+    publish_state,
+    serialize,
+)
 from .gazetteer import load as load_gazetteer
 from .identity import Stored, match_items
 from .models import Item
@@ -227,8 +239,32 @@ def record_polls(engine: Engine, polls: Sequence[Poll],
         if fresh:
             placement = cluster_items(conn, fresh, cluster_window,
                                       max(p.change.now for p in polls))
+        if any(r.new or r.updated for r in results):
+            _note_change(conn)
     remember(placement)
     return results
+
+
+CHANGES_KEY = "store_changes"
+
+
+def _note_change(conn: Connection) -> None:
+    """Give the store's items a new version in ``publish_state``, committed with them.
+
+    The publisher compares it with the version it last published to know whether anything is
+    still unpublished.  Times cannot tell that: ``changed_at`` is when a poll started, and
+    another process's older poll may commit after a publish that read newer ones.  Last in the
+    transaction, to hold the row (a lock on PostgreSQL) as briefly as possible.
+    """
+    version = uuid.uuid4().hex
+    row = publish_state.c.key == CHANGES_KEY
+    if conn.execute(update(publish_state).where(row).values(value=version)).rowcount:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(publish_state).values(key=CHANGES_KEY, value=version))
+    except IntegrityError:  # another process inserted it meanwhile
+        conn.execute(update(publish_state).where(row).values(value=version))
 
 
 def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[str, Any]:

@@ -2,16 +2,19 @@
 ``aggregator publish``.
 
 Renderers are pure, so the same store gives the same bytes: a file is rewritten only when its
-bytes differ (each write atomic: temporary file, fsync, rename), and a publish after a cycle
+bytes differ (each write atomic: temporary file, fsync, rename; every changed file is written
+before any is renamed, so a full disk leaves the old output as it was), and a publish after a cycle
 renders only what the cycle's changes can have touched (their members, their stories' places,
 the members' sitemaps, and the front page), found from ``items.changed_at`` since the last
 publish.  A full publish (the first one, ``aggregator publish``, a changed config or renderer)
 renders everything and removes files nothing produces any more.  One process publishes at a time
-(a lease in the database), so two workers never interleave their writes.
+(a lease in the database), so two workers never interleave their writes; one that finds the lease
+taken leaves its publish to the holder, which publishes again before it is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from .. import leases
 from ..config import Config
-from ..db import item_regions, items, publish_state
-from ..files import write_atomic
+from ..db import item_regions, items, publish_state, serialize
+from ..files import discard, is_temporary, stage, sync_dirs
 from ..gazetteer import load as load_gazetteer
+from ..store import CHANGES_KEY
 from . import websub
 from .feeds import (
     render_articles_rss,
@@ -53,6 +57,12 @@ RENDER_VERSION = 1
 OVERLAP = timedelta(minutes=15)
 LEASE = timedelta(minutes=10)
 LOCK_NAME = "publish"
+# Publishes in a row at most, while other processes that found the lease taken keep leaving
+# their publish to this one (a note in publish_state under OWED_KEY).
+ROUNDS = 10
+OWED_KEY = "publish_owed"
+# The store's version (store.CHANGES_KEY) that the last finished publish rendered.
+PUBLISHED_KEY = "published_changes"
 
 # Our own file names under output_dir: a full publish removes those nothing produced.
 _OWNED_DIRS = ("regions", "members", "sitemaps")
@@ -94,14 +104,22 @@ Announcer = Callable[[str, Sequence[str]], int]
 def publish(engine: Engine, config: Config, now: datetime, *, owner: str, full: bool = False,
             announce: Announcer = websub.announce) -> PublishResult:
     """Publish what changed (everything when ``full``); a no-op while another process holds
-    the publish lease."""
+    the publish lease, for that process then owes this one a publish, and does it."""
     started = time.perf_counter()
-    if not leases.acquire(engine, LOCK_NAME, owner, now, LEASE):
+    result: PublishResult | None = None
+    for _ in range(ROUNDS):
+        if not _take_lease(engine, owner, now):
+            break
+        try:
+            step = _publish(engine, config, now, full)
+        finally:
+            owed = _give_back_lease(engine, owner)
+        result = step if result is None else _merged(result, step)
+        if not owed:
+            break
+        now, full = now + timedelta(seconds=time.perf_counter() - started), False
+    if result is None:
         return PublishResult(skipped="another process is publishing")
-    try:
-        result = _publish(engine, config, now, full)
-    finally:
-        leases.release(engine, LOCK_NAME, owner)
     hub = config.publish.websub_hub
     feeds = [site_of(config).url(p) for p in result.written if _is_feed(p)]
     if hub and feeds:
@@ -109,6 +127,44 @@ def publish(engine: Engine, config: Config, now: datetime, *, owner: str, full: 
     result.duration_s = time.perf_counter() - started
     log.info("published", **result.as_dict())
     return result
+
+
+def _take_lease(engine: Engine, owner: str, now: datetime) -> bool:
+    """The publish lease; or, while another process holds it, a note that the holder owes a
+    publish: whatever this process stored is committed already, and the holder's publish may
+    have read the store before that.
+
+    Taking (or owing) and giving back (and reading what is owed) are transactions one after
+    the other, so a note is never written after the holder last looked.
+    """
+    with engine.begin() as conn:
+        serialize(conn, "sindikasi:publish-lease")
+        taken = leases.take(conn, LOCK_NAME, owner, now, LEASE)
+        # Taken: this publish reads the store after every change of those who owed it.
+        _put(conn, OWED_KEY, "" if taken else owner)
+    return taken
+
+
+def _give_back_lease(engine: Engine, owner: str) -> bool:
+    """Release the lease; whether another process found it taken meanwhile (see above)."""
+    with engine.begin() as conn:
+        serialize(conn, "sindikasi:publish-lease")
+        leases.give_back(conn, LOCK_NAME, owner)
+        return bool(conn.scalar(select(publish_state.c.value)
+                                .where(publish_state.c.key == OWED_KEY)))
+
+
+def _put(conn: Connection, key: str, value: str) -> None:
+    row = publish_state.c.key == key
+    if not conn.execute(update(publish_state).where(row).values(value=value)).rowcount:
+        conn.execute(insert(publish_state).values(key=key, value=value))
+
+
+def _merged(first: PublishResult, then: PublishResult) -> PublishResult:
+    first.rendered += then.rendered
+    first.written += [p for p in then.written if p not in first.written]
+    first.deleted += then.deleted
+    return first
 
 
 def _publish(engine: Engine, config: Config, now: datetime, full: bool) -> PublishResult:
@@ -130,19 +186,17 @@ def _publish(engine: Engine, config: Config, now: datetime, full: bool) -> Publi
         old_sitemaps: dict[str, str] = {} if full else json.loads(state.get("sitemaps", "{}"))
         files, sitemaps = _render(reader, site, sources, places, plan, config, now, old_sitemaps)
     result = PublishResult(full=full, rendered=len(files))
-    for path, data in files.items():
-        try:
-            if _write_if_changed(out / path, data):
-                result.written.append(path)
-        except OSError as exc:
-            # Nothing recorded as published: the next publish tries the same files again,
-            # and every file already in place stays whole (each write is a rename).
-            raise PublishError(f"cannot write {out / path}: {exc.strerror or exc}") from exc
+    _remove_leftovers(out)
+    # Nothing is recorded as published until every file is in place: after a failure (or a
+    # crash) the next publish renders the same changes again.
+    result.written = _replace_all(out, {p: d for p, d in files.items()
+                                        if _differs(out / p, d)})
     if full:
         result.deleted = _remove_stale(out, files)
     mark = newest_change if newest_change is not None else now
     _save_state(engine, {"key": key, "mark": mark.isoformat(), "now": now.isoformat(),
-                         "sitemaps": json.dumps(sitemaps, sort_keys=True)})
+                         "sitemaps": json.dumps(sitemaps, sort_keys=True),
+                         PUBLISHED_KEY: state.get(CHANGES_KEY, "")})
     return result
 
 
@@ -243,14 +297,42 @@ def _config_key(site: Site, sources: dict[str, Source], config: Config,
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _write_if_changed(path: Path, data: bytes) -> bool:
+def _differs(path: Path, data: bytes) -> bool:
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    write_atomic(path, data)
-    return True
+        return not (path.stat().st_size == len(data) and path.read_bytes() == data)
+    except OSError:  # missing, or something in the way: writing it will say what is wrong
+        return True
+
+
+def _replace_all(out: Path, changed: dict[str, bytes]) -> list[str]:
+    """Write every changed file beside its target first, then rename them all into place.
+
+    A full disk or a read-only folder then fails while staging, before any file is replaced:
+    the previous output stays as it was, not half old and half new.  Every file stays whole in
+    any case (each is replaced by a rename), so readers and a crash never see a torn one.
+    """
+    staged: dict[str, Path] = {}
+    current = ""
+    try:
+        for current, data in changed.items():
+            staged[current] = stage(out / current, data)
+        for current, tmp in staged.items():
+            os.replace(tmp, out / current)
+        sync_dirs((out / p).parent for p in staged)
+    except OSError as exc:
+        discard(staged.values())
+        raise PublishError(f"cannot write {out / current}: {exc.strerror or exc}") from exc
+    return list(staged)
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Temporary files of a publisher that was killed while writing: they are never renamed
+    now (one publisher at a time, and this one holds the lease)."""
+    folders = [out, *(out / d for d in _OWNED_DIRS)]
+    for path in (p for folder in folders if folder.is_dir() for p in folder.iterdir()):
+        if is_temporary(path.name) and path.is_file():
+            with contextlib.suppress(OSError):  # a read-only folder fails clearly below
+                path.unlink()
 
 
 def _remove_stale(out: Path, files: dict[str, bytes]) -> list[str]:
@@ -280,3 +362,19 @@ def _save_state(engine: Engine, values: dict[str, str]) -> None:
     with engine.begin() as conn:
         conn.execute(delete(publish_state).where(publish_state.c.key.in_(list(values))))
         conn.execute(insert(publish_state), [{"key": k, "value": v} for k, v in values.items()])
+
+
+def unpublished(engine: Engine) -> bool:
+    """Whether the store holds changes that no publish has finished writing out.
+
+    A cycle that finds nothing new publishes nothing; after a crash (in a cycle, after storing,
+    or in the middle of a publish) or a failed publish, this is how the next run knows it still
+    has to.  The store's version (see ``store.CHANGES_KEY``) changes with every commit that
+    changes items; a publish records the version it rendered.
+    """
+    keys = (CHANGES_KEY, PUBLISHED_KEY)
+    with engine.connect() as conn:
+        state: dict[str, str] = {k: v for k, v in conn.execute(
+            select(publish_state.c.key, publish_state.c.value)
+            .where(publish_state.c.key.in_(keys)))}
+    return state.get(CHANGES_KEY, "") != state.get(PUBLISHED_KEY, "")
