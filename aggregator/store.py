@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
@@ -228,10 +228,15 @@ def record_polls(engine: Engine, polls: Sequence[Poll],
     fresh: list[NewItem] = []
     placement = Placement()
     with engine.begin() as conn:
+        # The items' changed_at, taken once the transaction has begun: on SQLite writers and
+        # the publisher take turns, so whatever commits after a publish read is newer than
+        # everything that publish saw (it renders exactly what changed since, see publisher).
+        stored_at = datetime.now(UTC)
         for poll in polls:
             result = StoreResult(0, 0)
             if poll.items:
-                result, new = _store_items(conn, poll.feed, poll.items, poll.change.now)
+                result, new = _store_items(conn, poll.feed, poll.items, poll.change.now,
+                                           stored_at)
                 fresh += new
             conn.execute(update(feeds).where(feeds.c.id == poll.feed.id)
                          .values(**_feed_values(poll.feed, poll.change, result)))
@@ -252,9 +257,9 @@ def _note_change(conn: Connection) -> None:
     """Give the store's items a new version in ``publish_state``, committed with them.
 
     The publisher compares it with the version it last published to know whether anything is
-    still unpublished.  Times cannot tell that: ``changed_at`` is when a poll started, and
-    another process's older poll may commit after a publish that read newer ones.  Last in the
-    transaction, to hold the row (a lock on PostgreSQL) as briefly as possible.
+    still unpublished.  Times cannot tell that alone: ``changed_at`` is when a transaction
+    began, and on PostgreSQL an older transaction may commit after a publish read newer ones.
+    Last in the transaction, to hold the row (a lock on PostgreSQL) as briefly as possible.
     """
     version = uuid.uuid4().hex
     row = publish_state.c.key == CHANGES_KEY
@@ -306,7 +311,7 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
 
 
 def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], now: datetime,
-                 ) -> tuple[StoreResult, list[NewItem]]:
+                 changed_at: datetime) -> tuple[StoreResult, list[NewItem]]:
     """Insert the poll's new items and update the changed ones; the new ones, with their ids,
     are left for clustering."""
     guids = list({i.guid for i in incoming if i.guid})
@@ -333,7 +338,7 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
         if existing is None:
             new_rows.append(dict(_item_values(item, now), feed_id=feed.id,
                                  member_id=feed.member_id, item_key=match.key,
-                                 first_seen_at=now, last_seen_at=now, changed_at=now,
+                                 first_seen_at=now, last_seen_at=now, changed_at=changed_at,
                                  revision=1, guid=item.guid))
             new_items.append(item)
         elif existing.content_hash != item.content_hash:
@@ -341,7 +346,7 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
             if item.date_missing:
                 values["published_at"] = published[existing.id]
             conn.execute(update(items).where(items.c.id == existing.id).values(
-                **values, last_seen_at=now, changed_at=now, revision=items.c.revision + 1))
+                **values, last_seen_at=now, changed_at=changed_at, revision=items.c.revision + 1))
             # An edit keeps the item in its cluster; its places may change with the text.
             _write_regions(conn, existing.id, item, values["published_at"], replace=True)
             updated += 1

@@ -52,9 +52,11 @@ log = structlog.get_logger("aggregator.publish")
 
 # Bump when a renderer's output changes: the next publish is then a full one.
 RENDER_VERSION = 1
-# Items changed this long before the last publish's newest change are looked at again: a poll
-# transaction that started earlier may have committed after that publish read the store.
-OVERLAP = timedelta(minutes=15)
+# Items changed this long before the last publish's newest change are looked at again: on
+# PostgreSQL a transaction that took its changed_at earlier may commit after a publish read the
+# store (transactions run side by side).  On SQLite writers and readers take turns and
+# changed_at is taken inside the transaction, so nothing can slip behind the mark.
+OVERLAP = {"sqlite": timedelta(0), "postgresql": timedelta(minutes=2)}
 LEASE = timedelta(minutes=10)
 LOCK_NAME = "publish"
 # Publishes in a row at most, while other processes that found the lease taken keep leaving
@@ -269,7 +271,8 @@ def _sitemap_member(path: str) -> str:
 
 
 def _dirty(conn: Connection, state: dict[str, str], now: datetime, hours: timedelta) -> _Plan:
-    since = datetime.fromisoformat(state["mark"]) - OVERLAP
+    overlap = OVERLAP.get(conn.dialect.name, max(OVERLAP.values()))
+    since = datetime.fromisoformat(state["mark"]) - overlap
     changed = conn.execute(select(items.c.member_id, items.c.cluster_id)
                            .where(items.c.changed_at >= since)).all()
     members = {r.member_id for r in changed}
@@ -284,7 +287,7 @@ def _dirty(conn: Connection, state: dict[str, str], now: datetime, hours: timede
     last_now = datetime.fromisoformat(state.get("now", state["mark"]))
     aged = set(conn.execute(
         select(items.c.member_id).distinct()
-        .where(items.c.published_at >= last_now - hours - OVERLAP,
+        .where(items.c.published_at >= last_now - hours - overlap,
                items.c.published_at < now - hours)).scalars())
     return _Plan(members, places, members | aged)
 
