@@ -365,3 +365,11 @@ def test_early_years_are_written_with_four_digits() -> None:
 
     early = datetime(7, 3, 4, 5, 6, 7, tzinfo=UTC)
     assert w3c_datetime(early) == _rfc3339(early) == "0007-03-04T05:06:07Z"
+
+
+def test_an_address_with_a_control_character_is_left_out() -> None:
+    member = source("kabar")
+    bad = replace(article(1, member, "Judul", 1), url="https://\x1bkabar.example.id/1/")
+    good = article(2, member, "Judul lain", 1)
+    ((_, data),) = news_sitemaps(site(), member, [bad, good], NOW)
+    assert [row["loc"] for row in news_of(data)] == [good.url]

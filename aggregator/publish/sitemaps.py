@@ -156,7 +156,9 @@ def _recent(source: Source, articles: Iterable[Article], now: datetime,
 
 
 def _usable_url(url: str) -> bool:
-    if not _MIN_LOC <= len(url) <= _MAX_LOC or url != url.strip() or re.search(r"[\s<>\"]", url):
+    # Whitespace and control characters (which XML cannot even hold) make no address.
+    if not _MIN_LOC <= len(url) <= _MAX_LOC or url != url.strip() or \
+            re.search(r"[\s<>\"\x00-\x1f\x7f]", url) or _SURROGATE.search(url):
         return False
     try:
         parts = urlsplit(url)
