@@ -15,12 +15,12 @@ a string that looks like a URL it would fetch it).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import fastfeedparser
 from lxml import etree
 
+from .entries import iso_time, raw_entry
 from .models import ParsedFeed, RawEntry
 
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -80,37 +80,5 @@ def _ttl(body: bytes) -> int | None:
 
 
 def _entry(e: Any, guid: str | None) -> RawEntry:
-    content = ""
-    for part in e.get("content") or ():
-        value = part.get("value") or ""
-        if len(value) > len(content):
-            content = value
-    link = e.get("link")
-    if not link:
-        for candidate in e.get("links") or ():
-            if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
-                link = candidate["href"]
-                break
-    tags = tuple(t["term"].strip() for t in (e.get("tags") or ())
-                 if t.get("term") and t["term"].strip())
-    return RawEntry(
-        guid=guid.strip() if isinstance(guid, str) and guid.strip() else None,
-        link=link or None,
-        title=e.get("title") or "",
-        summary_html=e.get("description") or "",
-        content_html=content,
-        author=e.get("author") or None,
-        categories=tags,
-        published=_time(e.get("published")),
-        updated=_time(e.get("updated")),
-    )
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return raw_entry(e, guid=guid, summary=e.get("description"),
+                     published=iso_time(e.get("published")), updated=iso_time(e.get("updated")))

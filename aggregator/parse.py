@@ -19,6 +19,7 @@ import feedparser.encodings
 import feedparser.sanitizer
 from feedparser.encodings import convert_to_utf8
 
+from .entries import iso_time, raw_entry
 from .fastparse import parse_well_formed
 from .models import ParsedFeed, RawEntry
 
@@ -167,30 +168,8 @@ def _time(parsed: Any) -> datetime | None:
 
 
 def _entry(e: Any) -> RawEntry:
-    content = ""
-    for part in e.get("content") or ():
-        value = part.get("value") or ""
-        if len(value) > len(content):
-            content = value
-    summary = e.get("summary") or ""
-    link = e.get("link")
-    if not link:
-        for candidate in e.get("links") or ():
-            if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
-                link = candidate["href"]
-                break
-    guid = e.get("id") or None
-    tags = tuple(
-        t["term"].strip() for t in (e.get("tags") or ()) if t.get("term") and t["term"].strip()
-    )
-    return RawEntry(
-        guid=guid.strip() if isinstance(guid, str) and guid.strip() else None,
-        link=link,
-        title=e.get("title") or "",
-        summary_html=summary,
-        content_html=content,
-        author=e.get("author") or None,
-        categories=tags,
+    return raw_entry(
+        e, guid=e.get("id"), summary=e.get("summary"),
         published=_time(e.get("published_parsed")) or _time(e.get("created_parsed")),
         # dict.get: FeedParserDict maps a missing updated_parsed onto published_parsed.
         updated=_time(dict.get(e, "updated_parsed")),
@@ -228,18 +207,6 @@ def _str(value: Any) -> str:
     return _SURROGATE.sub("", value) if isinstance(value, str) else ""
 
 
-def _iso_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range
-        return None
-
-
 def _json_entry(item: dict[str, Any]) -> RawEntry:
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict)
                                       else [])
@@ -263,6 +230,6 @@ def _json_entry(item: dict[str, Any]) -> RawEntry:
         content_html=content,
         author=author if isinstance(author, str) else None,
         categories=tuple(_str(t) for t in tags if _str(t).strip()),
-        published=_iso_time(item.get("date_published")),
-        updated=_iso_time(item.get("date_modified")),
+        published=iso_time(item.get("date_published")),
+        updated=iso_time(item.get("date_modified")),
     )
