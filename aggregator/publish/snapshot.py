@@ -151,8 +151,6 @@ class Reader:
         return found
 
     def _read_stories(self, cluster_ids: Sequence[int]) -> list[Story]:
-        if not cluster_ids:
-            return []
         heads = {r.id: r for r in self.conn.execute(
             select(clusters.c.id, clusters.c.representative_id, clusters.c.first_published_at,
                    clusters.c.last_published_at).where(clusters.c.id.in_(list(cluster_ids))))}
@@ -170,7 +168,6 @@ class Reader:
                 continue
             lead = next((a for a, _ in copies if a.id == head.representative_id), copies[0][0])
             out.append(_story(cid, lead, copies, head.last_published_at))
-        out.sort(key=lambda s: (s.published_at, s.id), reverse=True)
         return out
 
 
