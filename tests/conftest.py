@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,17 @@ def start_farm(corpus: Path, *extra: str) -> Farm:
     return Farm(int(match.group(1)), corpus, proc)
 
 
+@contextmanager
+def serving_farm(corpus: Path, *extra: str) -> Iterator[Farm]:
+    """``start_farm``, stopped on the way out."""
+    farm = start_farm(corpus, *extra)
+    try:
+        yield farm
+    finally:
+        farm.process.terminate()
+        farm.process.wait(10)
+
+
 def generate_corpus(out: Path, feeds: int, items: int, seed: int = 1) -> Path:
     assert FEEDFARM is not None
     subprocess.run([sys.executable, str(FEEDFARM), "generate", "--feeds", str(feeds), "--items",
@@ -97,13 +109,9 @@ def farm_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def farm(farm_corpus: Path) -> Iterator[Farm]:
     """A fresh farm server (fresh request counters) over the shared 20-feed corpus."""
-    f = start_farm(farm_corpus, "--slow-s", "30", "--hang-s", "60", "--huge-mb", "40",
-                   "--bomb-mb", "200")
-    try:
+    with serving_farm(farm_corpus, "--slow-s", "30", "--hang-s", "60", "--huge-mb", "40",
+                   "--bomb-mb", "200") as f:
         yield f
-    finally:
-        f.process.terminate()
-        f.process.wait(10)
 
 
 def make_config(

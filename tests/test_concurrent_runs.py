@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FEEDFARM, Farm, farm_members, generate_corpus, make_config, start_farm
+from conftest import (
+    FEEDFARM,
+    Farm,
+    farm_members,
+    generate_corpus,
+    make_config,
+    serving_farm,
+)
 from test_crash import (
     OutputChecker,
     Run,
@@ -41,12 +48,8 @@ def big_farm(tmp_path: Path) -> Iterator[Farm]:
     """More feeds than one claim takes (64): both processes get a share of a cycle."""
     if FEEDFARM is None:
         pytest.skip("feedfarm.py not found (set FEEDFARM=path/to/feedfarm.py)")
-    farm = start_farm(generate_corpus(tmp_path / "corpus", feeds=150, items=8, seed=9))
-    try:
+    with serving_farm(generate_corpus(tmp_path / "corpus", feeds=150, items=8, seed=9)) as farm:
         yield farm
-    finally:
-        farm.process.terminate()
-        farm.process.wait(10)
 
 
 def _fetches(farm: Farm) -> dict[str, Counter[str]]:
@@ -92,12 +95,8 @@ def test_two_runs_started_together_share_the_cycle(tmp_path: Path, big_farm: Far
 def farm40(tmp_path: Path) -> Iterator[Farm]:
     if FEEDFARM is None:
         pytest.skip("feedfarm.py not found (set FEEDFARM=path/to/feedfarm.py)")
-    farm = start_farm(generate_corpus(tmp_path / "corpus", feeds=40, items=8, seed=11))
-    try:
+    with serving_farm(generate_corpus(tmp_path / "corpus", feeds=40, items=8, seed=11)) as farm:
         yield farm
-    finally:
-        farm.process.terminate()
-        farm.process.wait(10)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:

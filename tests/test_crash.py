@@ -41,8 +41,8 @@ from conftest import (
     generate_corpus,
     make_config,
     needs_farm,
+    serving_farm,
     snapshot,
-    start_farm,
 )
 
 from aggregator import leases
@@ -271,12 +271,8 @@ def corpus_farm(tmp_path: Path) -> Iterator[Farm]:
     """A farm of its own over a fresh corpus that the test may advance."""
     if FEEDFARM is None:
         pytest.skip("feedfarm.py not found (set FEEDFARM=path/to/feedfarm.py)")
-    farm = start_farm(generate_corpus(tmp_path / "corpus", FEEDS, ITEMS, seed=5))
-    try:
+    with serving_farm(generate_corpus(tmp_path / "corpus", FEEDS, ITEMS, seed=5)) as farm:
         yield farm
-    finally:
-        farm.process.terminate()
-        farm.process.wait(10)
 
 
 # ------------------------------------------------------------------------------ kill -9
@@ -374,12 +370,8 @@ def small_farm(tmp_path: Path, farm_corpus: Path) -> Iterator[Farm]:
     """The shared 20-feed corpus, copied so that the test may advance it."""
     corpus = tmp_path / "corpus"
     shutil.copytree(farm_corpus, corpus)
-    farm = start_farm(corpus)
-    try:
+    with serving_farm(corpus) as farm:
         yield farm
-    finally:
-        farm.process.terminate()
-        farm.process.wait(10)
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ from typing import Any
 
 import brotli
 import pytest
-from conftest import Farm, feeds_json, make_config, start_farm
+from conftest import Farm, feeds_json, make_config, serving_farm
 
 from aggregator.normalize import MAX_TITLE
 
@@ -310,13 +310,9 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
 @pytest.fixture(scope="module")
 def hfarm(farm_corpus: Path) -> Iterator[Farm]:
     """One farm for the module: its faults hold no state between requests."""
-    f = start_farm(farm_corpus, "--slow-s", "20", "--hang-s", "30", "--huge-mb", "40",
-                   "--bomb-mb", "200")
-    try:
+    with serving_farm(farm_corpus, "--slow-s", "20", "--hang-s", "30", "--huge-mb", "40",
+                   "--bomb-mb", "200") as f:
         yield f
-    finally:
-        f.process.terminate()
-        f.process.wait(10)
 
 
 @pytest.fixture(scope="module")

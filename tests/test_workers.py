@@ -20,7 +20,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import FEEDFARM, Farm, farm_members, generate_corpus, make_config, start_farm
+from conftest import (
+    FEEDFARM,
+    Farm,
+    farm_members,
+    generate_corpus,
+    make_config,
+    serving_farm,
+    start_farm,
+)
 
 from aggregator.config import load_config
 from aggregator.db import make_engine
@@ -91,12 +99,8 @@ def big_farm(tmp_path: Path) -> Iterator[Farm]:
     """200 feeds answering after 20 ms: more than one worker's first claim (64 feeds)."""
     if FEEDFARM is None:
         pytest.skip("feedfarm.py not found (set FEEDFARM=path/to/feedfarm.py)")
-    farm = start_farm(generate_corpus(tmp_path / "corpus", 200, 5), "--latency-ms", "20")
-    try:
+    with serving_farm(generate_corpus(tmp_path / "corpus", 200, 5), "--latency-ms", "20") as farm:
         yield farm
-    finally:
-        farm.process.terminate()
-        farm.process.wait(10)
 
 
 def test_workers_share_the_feeds_and_poll_each_once_per_due_period(
