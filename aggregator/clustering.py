@@ -10,16 +10,20 @@ rebuilt: each item is placed once, and a cluster's representative is its earlies
 from __future__ import annotations
 
 import dataclasses
+import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, or_, select, update
+import numpy.typing as npt
+from sqlalchemy import Float, bindparam, extract, func, or_, select, type_coerce, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
-from .db import clusters, items, lsh_buckets, serialize
+from .db import clusters, items, lsh_keys, serialize
 from .enrich import facts_from_json
 from .identity import similar_titles
 from .models import Item
@@ -40,20 +44,47 @@ class NewItem:
     item: Item
 
 
-@dataclass
 class _Known:
-    id: int
-    cluster_id: int
-    published_at: datetime
-    signature: Signature
-    facts: Facts
-    # The signature as stored: joining these is the cheapest way to stack candidates.
-    raw: bytes = dataclasses.field(init=False)
-    ts: float = dataclasses.field(init=False)  # published_at, for cheap window checks
+    """A placed item as clustering compares it.
 
-    def __post_init__(self) -> None:
-        self.raw = self.signature.to_bytes()
-        self.ts = self.published_at.timestamp()
+    The signature and facts are decoded only when a comparison needs them: most items are
+    never anyone's candidate above the threshold, and decoding every item cost more than all
+    the comparisons.
+    """
+
+    __slots__ = (
+        "_facts",
+        "_facts_json",
+        "_signature",
+        "cluster_id",
+        "id",
+        "published_at",
+        "raw",
+        "ts",
+    )
+
+    def __init__(self, id: int, cluster_id: int, published_at: datetime, raw: bytes,
+                 facts_json: str) -> None:
+        self.id = id
+        self.cluster_id = cluster_id
+        self.published_at = published_at
+        self.raw = raw  # the signature as stored: joining these stacks candidates cheaply
+        self.ts = published_at.timestamp()  # for cheap window checks
+        self._facts_json = facts_json
+        self._facts: Facts | None = None
+        self._signature: Signature | None = None
+
+    @property
+    def signature(self) -> Signature:
+        if self._signature is None:
+            self._signature = Signature.from_bytes(self.raw)
+        return self._signature
+
+    @property
+    def facts(self) -> Facts:
+        if self._facts is None:
+            self._facts = facts_from_json(self._facts_json)
+        return self._facts
 
 
 class _KnownCache:
@@ -94,44 +125,43 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
     ordered = sorted(new, key=lambda n: (n.item.published_at, n.id))
     new_ids = [n.id for n in ordered]
     exact = _exact_candidates(conn, ordered, new_ids, window)
-    keys = {n.id: band_keys(Signature.from_bytes(n.item.signature)) for n in ordered}
-    buckets = {n.id: [bucket for _, bucket in keys[n.id]] for n in ordered}
-    stored, pool = _lsh_candidates(conn, index, ordered, buckets, new_ids, window)
-    local: dict[int, list[int]] = {}  # buckets of this batch's items, placed one by one
+    buckets = [[key for _, key in band_keys(Signature.from_bytes(n.item.signature))]
+               for n in ordered]
+    batch = _Batch.of(ordered, buckets, window)
+    stored = _stored_pairs(conn, index, batch)
+    local = _local_pairs(batch)
     # Decide every item first (clusters made in this batch get provisional negative keys),
     # then write: a handful of statements per feed instead of several per item.
     placed: dict[int, tuple[int, str]] = {}
     provisional: dict[int, list[NewItem]] = {}
-    for n in ordered:
+    pool: list[_Known] = []
+    for pos, n in enumerate(ordered):
         it = n.item
-        sig = Signature.from_bytes(it.signature)
-        own_facts = facts_from_json(it.facts)
+        own = _Known(n.id, 0, it.published_at, it.signature, it.facts)
         target, reason = _exact_match(it, exact, window)
         if target is None:
-            target, reason = _near_match(n, sig, own_facts, buckets[n.id], stored[n.id], local,
-                                         pool, window)
+            cands = stored.get(pos, []) + [(agree, pool[other])
+                                           for agree, other in local.get(pos, ())]
+            target, reason = _near_match(own, cands)
         if target is None:
             target, reason = -(len(provisional) + 1), "first copy: starts the cluster"
         if target < 0:
             provisional.setdefault(target, []).append(n)
         placed[n.id] = (target, reason)
-        pool[n.id] = _Known(n.id, target, it.published_at, sig, own_facts)
-        for bucket in buckets[n.id]:
-            local.setdefault(bucket, []).append(n.id)
+        own.cluster_id = target
+        pool.append(own)
         _remember_exact(exact, it, n.id, target)
     real = _write_clusters(conn, ordered, placed, provisional, now)
     _bulk(conn, "UPDATE items SET cluster_id = {p}, cluster_reason = {p} WHERE id = {p}",
           [(real.get(t, t), r, item_id) for item_id, (t, r) in placed.items()])
-    _bulk(conn, "INSERT INTO lsh_buckets (bucket, band, item_id, published_at, seq) "
-                "VALUES ({p}, {p}, {p}, {p}, {p})",
-          [(bucket, band, n.id, published, seq)
-           for n in ordered
-           for published in (_db_time(conn, n.item.published_at),)
-           for band, bucket in keys[n.id]])
-    return Placement(index, seq, [
-        (dataclasses.replace(pool[n.id], cluster_id=real.get(placed[n.id][0], placed[n.id][0])),
-         [bucket for _, bucket in keys[n.id]])
-        for n in ordered])
+    packed = [struct.pack(f"<{len(keys)}q", *keys) for keys in buckets]
+    _bulk(conn, "INSERT INTO lsh_keys (item_id, published_at, seq, bucket_keys) "
+                "VALUES ({p}, {p}, {p}, {p})",
+          [(n.id, _db_time(conn, n.item.published_at), seq, keys)
+           for n, keys in zip(ordered, packed, strict=True)])
+    for known in pool:
+        known.cluster_id = real.get(known.cluster_id, known.cluster_id)
+    return Placement(index, seq, list(zip(pool, packed, strict=True)))
 
 
 def _bulk(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -152,38 +182,127 @@ def _db_time(conn: Connection, value: datetime) -> Any:
 def remember(placement: Placement) -> None:
     """Cache committed placements (an item's cluster never changes once placed) and add their
     buckets to the in-memory index."""
-    for known, buckets in placement.placed:
+    for known, _ in placement.placed:
         _CACHE.put(known)
-        if placement.index is not None:
-            placement.index.add(known.id, known.published_at, buckets)
     if placement.index is not None:
+        placement.index.add([(known.id, known.ts, keys) for known, keys in placement.placed])
         # The lock was held from the sync to the commit: nothing else came in between.
         placement.index.last_seq = max(placement.index.last_seq, placement.seq)
 
 
-def _near_match(n: NewItem, sig: Signature, own_facts: Facts, buckets: list[int],
-                stored: set[int], local: dict[int, list[int]], pool: dict[int, _Known],
-                window: timedelta) -> tuple[int | None, str]:
-    """The most similar earlier item that is the same story, among those sharing a bucket
-    (``stored``: items stored before this batch; ``local``: this batch's, by bucket)."""
-    ids = stored.union(*(local.get(b, ()) for b in buckets))
-    published = n.item.published_at.timestamp()
-    lo, hi = published - window.total_seconds(), published + window.total_seconds()
-    cands = [c for c in map(pool.get, ids) if c is not None and lo <= c.ts <= hi]
-    if not cands:
-        return None, ""
-    # One vectorised look at all neighbours: most share a template, not a story.
-    values = np.frombuffer(n.item.signature, dtype="<u4")
-    stacked = np.frombuffer(b"".join([c.raw for c in cands]), dtype="<u4")
-    agree = np.count_nonzero(stacked.reshape(len(cands), -1) == values, axis=1)
-    for i in np.argsort(-agree, kind="stable"):
-        if agree[i] < MATCH_THRESHOLD * NUM_PERM:
-            break
-        cand = cands[int(i)]
-        verdict = same_story(sig, own_facts, cand.signature, cand.facts)
+def _near_match(own: _Known, cands: list[tuple[int, _Known]]) -> tuple[int | None, str]:
+    """The most similar earlier item that is the same story, among the candidates whose
+    signatures agree with the item's in at least MATCH_THRESHOLD of their values."""
+    cands.sort(key=lambda c: (-c[0], c[1].id))
+    for _, cand in cands:
+        verdict = same_story(own.signature, own.facts, cand.signature, cand.facts)
         if verdict.same:  # candidates come most similar first: the first match is the best
             return cand.cluster_id, f"near-duplicate of item {cand.id}: {verdict.reason}"
     return None, ""
+
+
+_STRONG: Final = math.ceil(MATCH_THRESHOLD * NUM_PERM)  # agreeing values a candidate needs
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A batch's items as arrays, in placing order: what finding candidates works on."""
+
+    signatures: npt.NDArray[np.uint32]  # one row an item
+    ts: npt.NDArray[np.float64]
+    keys: npt.NDArray[np.int64]  # every item's bucket keys, one after the other
+    owner: npt.NDArray[np.intp]  # the position of each key's item
+    window: float
+
+    @classmethod
+    def of(cls, ordered: Sequence[NewItem], buckets: list[list[int]],
+           window: timedelta) -> _Batch:
+        raw = b"".join(n.item.signature for n in ordered)
+        return cls(
+            signatures=np.frombuffer(raw, dtype="<u4").reshape(len(ordered), NUM_PERM),
+            ts=np.array([n.item.published_at.timestamp() for n in ordered], dtype=np.float64),
+            keys=np.fromiter((k for keys in buckets for k in keys), dtype=np.int64),
+            owner=np.repeat(np.arange(len(ordered)), [len(keys) for keys in buckets]),
+            window=window.total_seconds())
+
+
+def _unique_pairs(first: npt.NDArray[np.int64], second: npt.NDArray[np.int64],
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(first, second) pairs without repeats (two items sharing several buckets meet once)."""
+    order = np.lexsort((second, first))
+    first, second = first[order], second[order]
+    keep = np.ones(len(first), dtype=bool)
+    keep[1:] = (first[1:] != first[:-1]) | (second[1:] != second[:-1])
+    return first[keep], second[keep]
+
+
+def _stored_pairs(conn: Connection, index: _BucketIndex, batch: _Batch,
+                  ) -> dict[int, list[tuple[int, _Known]]]:
+    """For each position in the batch, the stored items that share a bucket with it, were
+    published within the window of it and agree with it enough: (agreeing values, item).
+
+    One vectorised pass for the whole batch: most items meet dozens of template stories in
+    their buckets, and judging them one item at a time cost more than all the rest."""
+    if not len(batch.keys):
+        return {}
+    lo = float(batch.ts.min()) - batch.window
+    hi = float(batch.ts.max()) + batch.window
+    hits, found, found_ts = index.candidates(batch.keys, lo, hi)
+    pos = batch.owner[hits]
+    near = np.abs(found_ts - batch.ts[pos]) <= batch.window
+    pos, found = _unique_pairs(pos[near].astype(np.int64), found[near])
+    if not len(pos):
+        return {}
+    ids = np.unique(found)
+    known = _load_known(conn, ids.tolist())
+    loaded = [known.get(i) for i in ids.tolist()]
+    have = np.array([k is not None for k in loaded], dtype=bool)
+    if not have.any():
+        return {}
+    if not have.all():
+        ids = ids[have]
+        present = np.isin(found, ids)
+        pos, found = pos[present], found[present]
+    rows = np.frombuffer(b"".join([k.raw for k in loaded if k is not None]), dtype="<u4")
+    matrix = rows.reshape(len(ids), NUM_PERM)
+    agree = np.count_nonzero(matrix[np.searchsorted(ids, found)] == batch.signatures[pos],
+                             axis=1)
+    strong = agree >= _STRONG
+    out: dict[int, list[tuple[int, _Known]]] = {}
+    for p, other, a in zip(pos[strong].tolist(), found[strong].tolist(),
+                           agree[strong].tolist(), strict=True):
+        out.setdefault(p, []).append((a, known[other]))
+    return out
+
+
+def _local_pairs(batch: _Batch) -> dict[int, list[tuple[int, int]]]:
+    """For each position, the earlier positions of the same batch that share a bucket with it,
+    were published within the window of it and agree with it enough: (agreeing values, pos)."""
+    if not len(batch.keys):
+        return {}
+    order = np.argsort(batch.keys, kind="stable")
+    keys, owner = batch.keys[order], batch.owner[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    sizes = np.diff(np.append(starts, len(keys)))
+    later: list[int] = []
+    earlier: list[int] = []
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(),
+                           strict=True):
+        members = sorted(set(owner[start:start + size].tolist()))
+        for i, b in enumerate(members):
+            later += [b] * i
+            earlier += members[:i]
+    if not later:
+        return {}
+    b_pos, a_pos = _unique_pairs(np.array(later, dtype=np.int64),
+                                 np.array(earlier, dtype=np.int64))
+    agree = np.count_nonzero(batch.signatures[b_pos] == batch.signatures[a_pos], axis=1)
+    keep = (agree >= _STRONG) & (np.abs(batch.ts[b_pos] - batch.ts[a_pos]) <= batch.window)
+    out: dict[int, list[tuple[int, int]]] = {}
+    for b, a, n in zip(b_pos[keep].tolist(), a_pos[keep].tolist(), agree[keep].tolist(),
+                       strict=True):
+        out.setdefault(b, []).append((n, a))
+    return out
 
 
 def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
@@ -192,13 +311,25 @@ def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
     """Insert this batch's new clusters and grow the existing ones; provisional -> real ids."""
     real: dict[int, int] = {}
     keys = sorted(provisional, reverse=True)
-    if keys:
-        rows = [{"representative_id": provisional[k][0].id,
-                 "first_published_at": provisional[k][0].item.published_at,
-                 "last_published_at": max(m.item.published_at for m in provisional[k]),
-                 "size": len(provisional[k]), "updated_at": now} for k in keys]
-        ids = conn.execute(_NEW_CLUSTERS, rows).scalars().all()
-        real = dict(zip(keys, ids, strict=True))
+    # One multi-row INSERT ... RETURNING per chunk.  Each new cluster's representative is a
+    # distinct new item, so the returned rows are matched by it, whatever their order (an
+    # executemany with ordered RETURNING ran one statement a row on SQLite).
+    by_rep = {provisional[k][0].id: k for k in keys}
+    style = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for start in range(0, len(keys), 200):
+        chunk = keys[start:start + 200]
+        values: list[Any] = []
+        for k in chunk:
+            members = provisional[k]
+            values += (members[0].id, _db_time(conn, members[0].item.published_at),
+                       _db_time(conn, max(m.item.published_at for m in members)),
+                       len(members), _db_time(conn, now))
+        row_sql = "(" + ", ".join([style] * 5) + ")"
+        found = conn.exec_driver_sql(
+            "INSERT INTO clusters (representative_id, first_published_at, last_published_at, "
+            f"size, updated_at) VALUES {', '.join([row_sql] * len(chunk))} "
+            "RETURNING id, representative_id", tuple(values)).all()
+        real.update((by_rep[rep], cluster_id) for cluster_id, rep in found)
     joined: dict[int, list[NewItem]] = {}
     for n in ordered:
         target = placed[n.id][0]
@@ -225,7 +356,6 @@ def _write_clusters(conn: Connection, ordered: Sequence[NewItem],
 
 
 # Built once: constructing these per batch cost as much as running them.
-_NEW_CLUSTERS = insert(clusters).returning(clusters.c.id, sort_by_parameter_order=True)
 _CLUSTER_HEADS = (
     select(clusters.c.id, clusters.c.representative_id, clusters.c.first_published_at,
            clusters.c.last_published_at, clusters.c.size)
@@ -304,86 +434,134 @@ def _remember_exact(exact: _Exact, it: Item, row_id: int, cluster_id: int) -> No
         exact.by_text.setdefault(it.text_hash, entry)
 
 
+_KEY_BYTES = 8  # a bucket key: a little-endian signed 64-bit integer
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Bucket entries sorted by key: a bucket's items are found with two binary searches."""
+
+    keys: npt.NDArray[np.int64]
+    ids: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.float64]  # the item's publication time, for the window
+
+    @classmethod
+    def of(cls, keys: npt.NDArray[np.int64], ids: npt.NDArray[np.int64],
+           ts: npt.NDArray[np.float64]) -> _Run:
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], ids[order], ts[order])
+
+    def merged(self, other: _Run, keep_after: float) -> _Run:
+        keep_self, keep_other = self.ts >= keep_after, other.ts >= keep_after
+        return _Run.of(np.concatenate((self.keys[keep_self], other.keys[keep_other])),
+                       np.concatenate((self.ids[keep_self], other.ids[keep_other])),
+                       np.concatenate((self.ts[keep_self], other.ts[keep_other])))
+
+    def pruned(self, keep_after: float) -> _Run:
+        keep = self.ts >= keep_after
+        return _Run(self.keys[keep], self.ids[keep], self.ts[keep])
+
+
 class _BucketIndex:
-    """The LSH buckets of items stored since this process started, mirrored in memory from the
-    ``lsh_buckets`` table.
+    """The LSH buckets of the window's items, mirrored in memory from the ``lsh_keys`` table.
 
     The table is the truth: it survives restarts and is shared by processes.  Reading it for
     every poll cost more than all the rest of clustering, so each process keeps this copy and
     brings it up to date by reading only the rows committed since it last looked: ``seq`` is the
     commit order, assigned under the clustering lock (see ``_lock``), which is held until commit.
-    Rows that were already there when the process started (up to ``watermark``) are not loaded
-    (a large store took seconds and hundreds of megabytes): they are looked up in the table, bucket
-    by bucket, for as long as new items can still fall within their window.
+    The first look reads every row still within reach of new items.
+
+    Entries are kept as numpy arrays sorted by bucket key, in a few runs of decreasing size
+    (each batch adds a small run; runs of similar size are merged, dropping entries that left
+    the window): 24 bytes an entry, where dicts of lists took over a hundred, and a batch's
+    lookups are a few vectorised binary searches per run.
     """
 
     def __init__(self) -> None:
-        self.buckets: dict[int, list[int]] = {}
-        self.entries: dict[int, tuple[float, list[int]]] = {}  # item -> (published ts, buckets)
+        self.runs: list[_Run] = []
         self.last_seq = 0
         self.pruned_to: datetime | None = None
-        self.watermark: int | None = None
-        self.old_newest: datetime | None = None  # newest publication time up to the watermark
+        self.keep_after = float("-inf")
 
     def sync(self, conn: Connection, keep_after: datetime) -> int:
         """Read the buckets other processes committed since the last look (under the clustering
         lock, so none can commit meanwhile); returns the ``seq`` for this transaction's rows."""
-        newest = conn.execute(select(func.max(lsh_buckets.c.seq))).scalar()
-        newest = int(newest or 0)
-        if self.watermark is None:
-            self.watermark = self.last_seq = newest
-            self.old_newest = conn.execute(select(func.max(lsh_buckets.c.published_at))).scalar()
-        if newest > self.last_seq:
-            self._read_since(conn, keep_after)
-        self.last_seq = newest
+        newest = int(conn.execute(select(func.max(lsh_keys.c.seq))).scalar() or 0)
         if self.pruned_to is None or keep_after - self.pruned_to > timedelta(hours=1):
             self.prune(keep_after)
+        if newest > self.last_seq:
+            rows = conn.execute(
+                select(lsh_keys.c.item_id, _epoch(conn, lsh_keys.c.published_at),
+                       lsh_keys.c.bucket_keys)
+                .where(lsh_keys.c.seq > self.last_seq, lsh_keys.c.published_at >= keep_after)
+            ).all()
+            self.add([(r[0], float(r[1]), r[2]) for r in rows])
+        self.last_seq = newest
         return newest + 1
 
-    def _read_since(self, conn: Connection, keep_after: datetime) -> None:
-        rows = conn.execute(
-            select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
-            .where(lsh_buckets.c.seq > self.last_seq,
-                   lsh_buckets.c.published_at >= keep_after)
-            .order_by(lsh_buckets.c.seq)
-        ).all()
-        grouped: dict[int, tuple[datetime, list[int]]] = {}
-        for r in rows:
-            grouped.setdefault(r.item_id, (r.published_at, []))[1].append(r.bucket)
-        for item_id, (published, buckets) in grouped.items():
-            self.add(item_id, published, buckets)
-        if self.pruned_to is None or keep_after - self.pruned_to > timedelta(hours=1):
-            self.prune(keep_after)
-
-    def add_old(self, item_id: int, published: datetime, bucket: int) -> None:
-        """One bucket of an item stored before this process started, found by a lookup."""
-        entry = self.entries.setdefault(item_id, (published.timestamp(), []))
-        if bucket not in entry[1]:
-            entry[1].append(bucket)
-            self.buckets.setdefault(bucket, []).append(item_id)
-
-    def add(self, item_id: int, published: datetime, buckets: Sequence[int]) -> None:
-        if item_id in self.entries:
+    def add(self, entries: Sequence[tuple[int, float, bytes]]) -> None:
+        """Items' (id, publication timestamp, packed bucket keys)."""
+        entries = [e for e in entries if e[1] >= self.keep_after and e[2]]
+        if not entries:
             return
-        self.entries[item_id] = (published.timestamp(), list(buckets))
-        for bucket in buckets:
-            self.buckets.setdefault(bucket, []).append(item_id)
+        keys = np.frombuffer(b"".join(e[2] for e in entries), dtype="<i8").astype(np.int64)
+        counts = [len(e[2]) // _KEY_BYTES for e in entries]
+        ids = np.repeat(np.array([e[0] for e in entries], dtype=np.int64), counts)
+        ts = np.repeat(np.array([e[1] for e in entries], dtype=np.float64), counts)
+        self.runs.append(_Run.of(keys, ids, ts))
+        # Merge while the newest run is at least half its elder's size: sizes stay geometric,
+        # so there are only logarithmically many runs to search and each entry is copied
+        # logarithmically often.
+        while len(self.runs) > 1 and 2 * len(self.runs[-1].keys) >= len(self.runs[-2].keys):
+            newer = self.runs.pop()
+            self.runs[-1] = self.runs[-1].merged(newer, self.keep_after)
 
     def prune(self, before: datetime) -> None:
-        cut = before.timestamp()
-        old = [i for i, (published, _) in self.entries.items() if published < cut]
-        for item_id in old:
-            for bucket in self.entries.pop(item_id)[1]:
-                ids = self.buckets.get(bucket)
-                if ids is not None:
-                    ids.remove(item_id)
-                    if not ids:
-                        del self.buckets[bucket]
+        self.keep_after = before.timestamp()
+        pruned = (run.pruned(self.keep_after) for run in self.runs)
+        self.runs = [run for run in pruned if len(run.keys)]
         self.pruned_to = before
 
-    def candidates(self, buckets: Sequence[int]) -> set[int]:
-        get = self.buckets.get
-        return set().union(*[found for b in buckets if (found := get(b))])
+    def candidates(self, queries: npt.NDArray[np.int64], lo: float, hi: float,
+                   ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64],
+                              npt.NDArray[np.float64]]:
+        """For bucket keys ``queries``: (query index, item id, publication time) of every
+        entry sharing a key whose item was published within [lo, hi]."""
+        found_q: list[npt.NDArray[np.intp]] = []
+        found_ids: list[npt.NDArray[np.int64]] = []
+        found_ts: list[npt.NDArray[np.float64]] = []
+        # Sorted needles: numpy's binary search starts from the previous needle's place.
+        order = np.argsort(queries, kind="stable")
+        queries = queries[order]
+        for run in self.runs:
+            if not len(run.keys):
+                continue
+            start = np.searchsorted(run.keys, queries, side="left")
+            # Most keys are in no bucket of the run: the second search is only for the hits.
+            hit = np.flatnonzero(run.keys[np.minimum(start, len(run.keys) - 1)] == queries)
+            if not len(hit):
+                continue
+            counts = np.searchsorted(run.keys, queries[hit], side="right") - start[hit]
+            start = start[hit]
+            # Positions start[h], start[h] + 1, ... stop[h] - 1 of every hit, in one array.
+            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            positions = np.repeat(start, counts) + offsets
+            within = (run.ts[positions] >= lo) & (run.ts[positions] <= hi)
+            found_q.append(order[np.repeat(hit, counts)[within]])
+            found_ids.append(run.ids[positions[within]])
+            found_ts.append(run.ts[positions[within]])
+        if not found_q:
+            return (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int64),
+                    np.empty(0, dtype=np.float64))
+        return np.concatenate(found_q), np.concatenate(found_ids), np.concatenate(found_ts)
+
+
+def _epoch(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[float]:
+    """A UTC time column as Unix seconds, computed by the database: the first look of a process
+    reads every row of the window, and turning each into a datetime first cost most of it."""
+    if conn.dialect.name == "sqlite":  # naive UTC text
+        return type_coerce((func.julianday(column) - 2440587.5) * 86400.0, Float)
+    return type_coerce(extract("epoch", column), Float)
 
 
 _INDEXES: dict[str, _BucketIndex] = {}
@@ -405,36 +583,16 @@ def _index_for(conn: Connection) -> _BucketIndex:
 
 @dataclass
 class Placement:
-    """What one transaction placed, to be remembered once it has committed."""
+    """What one transaction placed (items and their packed bucket keys), to be remembered once
+    it has committed."""
 
     index: _BucketIndex | None = None
     seq: int = 0
-    placed: list[tuple[_Known, list[int]]] = dataclasses.field(default_factory=list)
+    placed: list[tuple[_Known, bytes]] = dataclasses.field(default_factory=list)
 
 
-def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem],
-                    buckets: dict[int, list[int]], new_ids: list[int], window: timedelta,
-                    ) -> tuple[dict[int, set[int]], dict[int, _Known]]:
-    """For each new item, the stored items sharing a bucket with it; and those of them within
-    the batch's time span, loaded."""
-    lo = min(n.item.published_at for n in new) - window
-    hi = max(n.item.published_at for n in new) + window
-    if index.watermark and index.old_newest is not None and lo <= index.old_newest:
-        wanted = sorted({b for bs in buckets.values() for b in bs})
-        for start in range(0, len(wanted), 500):
-            old_rows = conn.execute(
-                select(lsh_buckets.c.item_id, lsh_buckets.c.bucket, lsh_buckets.c.published_at)
-                .where(lsh_buckets.c.bucket.in_(wanted[start:start + 500]),
-                       lsh_buckets.c.seq <= index.watermark,
-                       lsh_buckets.c.published_at.between(lo, hi))
-            ).all()
-            for r in old_rows:
-                index.add_old(r.item_id, r.published_at, r.bucket)
-    batch = set(new_ids)
-    per_item = {n.id: index.candidates(buckets[n.id]) - batch for n in new}
-    lo_ts, hi_ts = lo.timestamp(), hi.timestamp()
-    entries = index.entries
-    ids = {i for i in set().union(*per_item.values()) if lo_ts <= entries[i][0] <= hi_ts}
+def _load_known(conn: Connection, ids: list[int]) -> dict[int, _Known]:
+    """Stored items by id, from the cache or else the database (placed, current signature)."""
     cached = _CACHE.get
     known = {i: k for i in ids if (k := cached(i)) is not None}
     missing = [i for i in ids if i not in known]
@@ -446,14 +604,13 @@ def _lsh_candidates(conn: Connection, index: _BucketIndex, new: Sequence[NewItem
                    items.c.sig_version == SIGNATURE_VERSION)
         ).all()
         for row in rows:
-            known[row.id] = _Known(row.id, row.cluster_id, row.published_at,
-                                   Signature.from_bytes(row.signature), facts_from_json(row.facts))
+            known[row.id] = _Known(row.id, row.cluster_id, row.published_at, row.signature,
+                                   row.facts)
             _CACHE.put(known[row.id])  # committed by another transaction: safe to keep
-    return per_item, known
+    return known
 
 
 def prune_buckets(conn: Connection, before: datetime) -> int:
     """Buckets older than the window can never match again; dropping them keeps lookups flat."""
-    result = conn.execute(lsh_buckets.delete().where(lsh_buckets.c.published_at < before))
+    result = conn.execute(lsh_keys.delete().where(lsh_keys.c.published_at < before))
     return int(result.rowcount or 0)
-

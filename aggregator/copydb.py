@@ -23,14 +23,14 @@ from .db import (
     hosts,
     item_regions,
     items,
-    lsh_buckets,
+    lsh_keys,
     members,
     publish_state,
 )
 from .migrate import upgrade
 
 # Parents before children (foreign keys); locks are not copied: they belong to live processes.
-TABLES: tuple[Table, ...] = (members, feeds, hosts, items, clusters, lsh_buckets, item_regions,
+TABLES: tuple[Table, ...] = (members, feeds, hosts, items, clusters, lsh_keys, item_regions,
                              publish_state)
 CHUNK = 2000
 

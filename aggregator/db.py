@@ -23,7 +23,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -169,20 +168,23 @@ clusters = Table(
     Index("ix_clusters_first_published", "first_published_at"),
 )
 
-# MinHash LSH buckets: an item is a near-duplicate candidate of the items it shares a bucket with.
-lsh_buckets = Table(
-    "lsh_buckets",
+# MinHash LSH buckets, one row an item (migration 0006): its BANDS bucket keys packed in band
+# order.  A row a bucket cost 25 rows and 125 index insertions an item, most of clustering's time;
+# lookups by bucket happen in each process's in-memory index (clustering._BucketIndex), which is
+# filled from this table and kept up to date through ``seq``.
+lsh_keys = Table(
+    "lsh_keys",
     metadata,
-    Column("bucket", BigInteger, primary_key=True),
-    Column("band", SmallInteger, primary_key=True),
-    Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("item_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
     Column("published_at", UTCDateTime, nullable=False),
-    # Commit order of the transaction that placed the item (migration 0005): what each process
-    # reads to bring its in-memory copy of this table up to date.
-    Column("seq", BigInteger, nullable=False, server_default="0"),
-    Index("ix_lsh_published", "published_at"),
-    Index("ix_lsh_item", "item_id"),
-    Index("ix_lsh_seq", "seq"),
+    # Commit order of the transaction that placed the item, assigned under the clustering lock:
+    # what each process reads to bring its in-memory index up to date (see migration 0005).
+    Column("seq", BigInteger, nullable=False),
+    # BANDS little-endian signed 64-bit keys; empty for an empty signature (it matches nothing).
+    Column("bucket_keys", LargeBinary, nullable=False),
+    Index("ix_lsh_keys_published", "published_at"),
+    Index("ix_lsh_keys_seq", "seq"),
 )
 
 item_regions = Table(

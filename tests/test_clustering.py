@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import struct
 import subprocess
 import sys
 from collections import defaultdict
@@ -12,7 +13,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from conftest import Farm, StaticSite, farm_members, make_config, rss
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PRESS_RELEASE = [
     "Kepolisian Daerah Jawa Timur meluncurkan layanan pengaduan daring bernama Lapor Cepat "
@@ -170,3 +174,79 @@ def test_feed_farm_clusters_match_the_truth(tmp_path: Path, farm: Farm, cli: Any
         "WHERE r.published_at > (SELECT min(published_at) FROM items WHERE cluster_id = c.id) "
         "OR c.size != (SELECT count(*) FROM items WHERE cluster_id = c.id)").fetchall()
     assert bad == []
+
+
+def test_buckets_kept_one_row_a_bucket_before_0006_still_match_after_upgrade(
+        tmp_path: Path, static_site: StaticSite, cli: Any) -> None:
+    """A store written before buckets were packed one row an item (migration 0006) is
+    converted in place: the stored item's buckets survive and a new copy still finds it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from aggregator.db import make_engine
+    members = _publish(static_site)
+    cli("--config", make_config(tmp_path, members[:1]), "run", "--once")
+    path = tmp_path / "var" / "aggregator.db"
+    before = sqlite3.connect(path).execute(
+        "SELECT item_id, published_at, seq, bucket_keys FROM lsh_keys").fetchall()
+    assert len(before) == 1 and len(before[0][3]) == 25 * 8
+    engine = make_engine(f"sqlite:///{path}")
+    alembic = Config()
+    alembic.set_main_option("script_location",
+                            str(Path(__file__).parent.parent / "aggregator" / "migrations"))
+    with engine.begin() as conn:
+        alembic.attributes["connection"] = conn
+        command.downgrade(alembic, "0005")
+    engine.dispose()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM lsh_buckets").fetchone() == (25,)
+    db.close()
+
+    copy = static_site.write(
+        "ulang.xml", (static_site.root / "beritasatu.xml").read_text()
+        .replace("beritasatu-1", "ulang-1")
+        .replace("https://beritasatu.example/lapor-cepat/", "https://ulang.example/lapor-cepat/")
+        .replace("Menurut dia", "Ia menegaskan").replace("Luncurkan", "Perkenalkan"))
+    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
+                                    "feeds": [copy]}], name="extra.yaml")
+    subprocess.run([sys.executable, "-m", "aggregator", "--config", str(extra), "run", "--once"],
+                   check=True, capture_output=True)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'lsh_buckets'").fetchall() == []
+    after = db.execute("SELECT item_id, published_at, seq, bucket_keys FROM lsh_keys "
+                       "ORDER BY item_id").fetchall()
+    assert after[0] == before[0] and len(after) == 2
+    cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
+    assert cluster_of["ulang"] == cluster_of["beritasatu"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.lists(st.integers(0, 30), max_size=6),
+                          st.integers(0, 20)), max_size=40),
+       st.lists(st.integers(0, 30), min_size=1, max_size=10), st.integers(0, 20),
+       st.integers(0, 10), st.integers(0, 10))
+def test_bucket_index_finds_what_a_plain_table_finds(
+        batches: list[tuple[int, list[int], int]], queries: list[int], prune_at: int,
+        lo_gap: int, hi_gap: int) -> None:
+    """The sorted, merged and pruned runs answer exactly as a list of (key, item, time) rows."""
+    from aggregator.clustering import _BucketIndex
+
+    index = _BucketIndex()
+    rows: list[tuple[int, int, float]] = []
+    keep_after = float("-inf")
+    for item_id, (cut, keys, at) in enumerate(batches):
+        if cut < 8:  # now and then the window moves on, before more items come
+            index.prune(datetime.fromtimestamp(cut, UTC))
+            keep_after = cut
+            rows = [r for r in rows if r[2] >= cut]
+        packed = struct.pack(f"<{len(keys)}q", *keys)
+        index.add([(item_id, float(at), packed)])
+        if at >= keep_after:
+            rows += [(k, item_id, float(at)) for k in keys]
+    index.prune(datetime.fromtimestamp(prune_at, UTC))
+    lo, hi = float(prune_at - lo_gap), float(prune_at + hi_gap)
+    hits, ids, _ = index.candidates(np.array(queries, dtype=np.int64), lo, hi)
+    got = sorted(zip(hits.tolist(), ids.tolist(), strict=True))
+    want = sorted((q, item) for q, key in enumerate(queries) for k, item, at in rows
+                  if k == key and at >= prune_at and lo <= at <= hi)
+    assert got == want

@@ -13,7 +13,7 @@ from test_publish import RELEASE, _feeds, _touch_later
 
 from aggregator.db import make_engine
 
-TABLES = ("members", "feeds", "items", "clusters", "lsh_buckets", "item_regions",
+TABLES = ("members", "feeds", "items", "clusters", "lsh_keys", "item_regions",
           "publish_state")
 
 

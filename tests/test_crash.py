@@ -244,7 +244,7 @@ def store_problems(db: Path) -> list[str]:
                 "WHERE r.id IS NULL OR r.cluster_id != c.id "
                 "OR r.published_at != c.first_published_at",
             "LSH buckets of missing items":
-                "SELECT b.item_id FROM lsh_buckets b LEFT JOIN items i ON i.id = b.item_id "
+                "SELECT b.item_id FROM lsh_keys b LEFT JOIN items i ON i.id = b.item_id "
                 "WHERE i.id IS NULL",
             "regions of missing items":
                 "SELECT r.item_id FROM item_regions r LEFT JOIN items i ON i.id = r.item_id "
