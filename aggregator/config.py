@@ -216,9 +216,24 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, name)
 
 
+# libyaml's loader where PyYAML was built with it: the pure-Python one took most of a second
+# for a thousand members, at every start.  Both are safe loaders.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> tuple[yaml.Node | None, type[yaml.SafeLoader]]:
+    """The document's node tree, and the loader that read it."""
+    try:
+        return yaml.compose(text, Loader=_LOADER), _LOADER
+    except yaml.YAMLError:
+        # Found again by the pure-Python parser, whose messages say more ("mapping values are
+        # not allowed here" rather than "... in this context").
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.SafeLoader
+
+
 def parse_config(text: str, name: str = DEFAULT_CONFIG) -> Config:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node, loader = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -227,7 +242,7 @@ def parse_config(text: str, name: str = DEFAULT_CONFIG) -> Config:
     if node is None:
         raise ConfigError([Problem(name, 1, "", "the file is empty")])
     problems = _duplicate_keys(node, name, ())
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=loader)  # a safe loader
     if not isinstance(data, dict):
         raise ConfigError([Problem(name, node.start_mark.line + 1, "", "must be a mapping")])
     if "source" in data:  # set by the loader, not a key of the file

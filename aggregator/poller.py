@@ -158,6 +158,13 @@ def _default_parse_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _parse_pool(workers: int) -> ProcessPoolExecutor:
+    """Parse workers forked from a server that has imported and loaded what they need."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["aggregator.warmup"])
+    return ProcessPoolExecutor(workers, mp_context=context)
+
+
 class Poller:
     """Owns the process-wide resources: HTTP client, DB thread, parse pool."""
 
@@ -178,10 +185,7 @@ class Poller:
         workers = config.fetch.parse_workers
         if workers is None:
             workers = _default_parse_workers()
-        self._parse: Executor | None = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
-            if workers > 0 else None
-        )
+        self._parse: Executor | None = _parse_pool(workers) if workers > 0 else None
         self._client: httpx.AsyncClient | None = None
         self._worker_cpu: dict[int, float] = {}
         self._worker_rss: dict[int, int] = {}

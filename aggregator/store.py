@@ -9,6 +9,7 @@ holder is known to be dead) or the new one, never half.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 
 from . import leases
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
@@ -238,9 +240,9 @@ def record_polls(engine: Engine, polls: Sequence[Poll],
                 result, new = _store_items(conn, poll.feed, poll.items, poll.change.now,
                                            stored_at)
                 fresh += new
-            conn.execute(update(feeds).where(feeds.c.id == poll.feed.id)
-                         .values(**_feed_values(poll.feed, poll.change, result)))
             results.append(result)
+        _update_feeds(conn, [(poll.feed.id, _feed_values(poll.feed, poll.change, result))
+                             for poll, result in zip(polls, results, strict=True)])
         if fresh:
             placement = cluster_items(conn, fresh, cluster_window,
                                       max(p.change.now for p in polls))
@@ -272,6 +274,29 @@ def _note_change(conn: Connection) -> None:
         conn.execute(update(publish_state).where(row).values(value=version))
 
 
+_ITEMS_ADDED = "items_added"  # not a column: added to items_total by the update
+
+
+def _update_feeds(conn: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """One executemany for each shape of update (the columns it sets): a group commit of
+    hundreds of polls, most of them 304s with the same few columns, cost a statement built and
+    run for each."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for feed_id, values in rows:
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {"b_id": feed_id, **{f"b_{k}": v for k, v in values.items()}})
+    for keys, params in shapes.items():
+        conn.execute(_feed_update(keys), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _feed_update(keys: tuple[str, ...]) -> Update:
+    values: dict[str, Any] = {k: bindparam(f"b_{k}") for k in keys if k != _ITEMS_ADDED}
+    if _ITEMS_ADDED in keys:
+        values["items_total"] = feeds.c.items_total + bindparam(f"b_{_ITEMS_ADDED}")
+    return update(feeds).where(feeds.c.id == bindparam("b_id")).values(values)
+
+
 def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[str, Any]:
     values: dict[str, Any] = dict(
         lease_owner=None, lease_until=None, next_poll_at=c.next_poll_at, last_fetch_at=c.now,
@@ -298,7 +323,7 @@ def _feed_values(feed: FeedState, c: FeedUpdate, result: StoreResult) -> dict[st
         if c.title:
             values["title"] = c.title
         if result.new:
-            values["items_total"] = feeds.c.items_total + result.new
+            values[_ITEMS_ADDED] = result.new
     else:
         values.update(consecutive_errors=feed.consecutive_errors + 1, last_error=c.error,
                       last_error_kind=c.error_kind, last_error_at=c.now,
