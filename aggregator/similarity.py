@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import re
 import struct
 import unicodedata
@@ -44,7 +45,6 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import xxhash
-from datasketch import MinHash  # type: ignore[import-untyped]
 
 # --- pinned parameters: changing any of them (or the cleaning below) bumps SIGNATURE_VERSION ----
 
@@ -97,13 +97,20 @@ _MAX_HASH: Final = 0xFFFFFFFF
 _CHUNK: Final = 4096  # shingles per numpy block: bounds memory on a 512 KiB article
 _U32: Final = np.uint32
 
-# Create the permutations once: building a MinHash draws them from a RandomState every time.
-_PERMUTATIONS: npt.NDArray[np.uint32] = np.asarray(
-    MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations, dtype=np.uint32
-)
-# As columns: a (NUM_PERM, shingles) block reduces along its rows faster than the transpose.
-_A: Final = np.ascontiguousarray(_PERMUTATIONS[0][:, None])
-_B: Final = np.ascontiguousarray(_PERMUTATIONS[1][:, None])
+@functools.lru_cache(maxsize=1)
+def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """datasketch's permutations (a, b), drawn once: building a MinHash draws them from a
+    RandomState every time.  As columns: a (NUM_PERM, shingles) block reduces along its rows
+    faster than the transpose.
+
+    Imported on first use: datasketch imports scipy, a third of a second at every start of a
+    process that never computes a signature (the poller's main process, ``publish``, ``serve``).
+    """
+    from datasketch import MinHash  # type: ignore[import-untyped]
+
+    drawn = np.asarray(MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations,
+                       dtype=np.uint32)
+    return (np.ascontiguousarray(drawn[0][:, None]), np.ascontiguousarray(drawn[1][:, None]))
 _SIG_STRUCT: Final = struct.Struct(f"<{NUM_PERM}I")
 _BAND_BYTES: Final = 4 * ROWS
 
@@ -141,6 +148,8 @@ class Signature:
 
 
 EMPTY_SIGNATURE: Final = Signature((_MAX_HASH,) * NUM_PERM)
+_EMPTY_BYTES: Final = EMPTY_SIGNATURE.to_bytes()
+_LE_U32: Final = np.dtype("<u4")  # to_bytes's order, whatever the machine's
 
 
 def _fmix32(h: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
@@ -157,25 +166,40 @@ def _fmix32(h: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     return h
 
 
+def _minima(hashes: Sequence[int] | npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32] | None:
+    """The NUM_PERM minima of ``minhash_values`` as an array; None for no hashes at all."""
+    if len(hashes) == 0:
+        return None
+    hv = _fmix32(np.asarray(hashes, dtype=np.uint32))
+    a, b = _permutations()
+    if len(hv) <= _CHUNK:  # an article: one block, no running minimum
+        block = np.multiply(a, hv)  # uint32: wraps, i.e. mod 2**32
+        block += b
+        minima: npt.NDArray[np.uint32] = block.min(axis=1)
+        return minima
+    out = np.full(NUM_PERM, _MAX_HASH, dtype=np.uint32)
+    for start in range(0, len(hv), _CHUNK):
+        block = np.multiply(a, hv[start:start + _CHUNK])
+        block += b
+        np.minimum(out, block.min(axis=1), out=out)
+    return out
+
+
 def minhash_values(hashes: Sequence[int] | npt.NDArray[np.uint32]) -> tuple[int, ...]:
     """datasketch 2.0's affine32 MinHash of 32-bit shingle hashes, with the shared permutations.
 
     Identical to ``MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32").update_batch`` (the
     tests check it) without building a MinHash object, and its permutations, for every item.
     """
-    if len(hashes) == 0:
-        return EMPTY_SIGNATURE.hashvalues
-    hv = _fmix32(np.asarray(hashes, dtype=np.uint32))
-    if len(hv) <= _CHUNK:  # an article: one block, no running minimum
-        block = np.multiply(_A, hv)  # uint32: wraps, i.e. mod 2**32
-        block += _B
-        return tuple(block.min(axis=1).tolist())
-    out = np.full(NUM_PERM, _MAX_HASH, dtype=np.uint32)
-    for start in range(0, len(hv), _CHUNK):
-        block = np.multiply(_A, hv[start:start + _CHUNK])
-        block += _B
-        np.minimum(out, block.min(axis=1), out=out)
-    return tuple(out.tolist())
+    minima = _minima(hashes)
+    return EMPTY_SIGNATURE.hashvalues if minima is None else tuple(minima.tolist())
+
+
+def _minhash_bytes(hashes: Sequence[int] | npt.NDArray[np.uint32]) -> bytes:
+    """``Signature(minhash_values(hashes)).to_bytes()`` straight from the array: no tuple of
+    128 ints, no check of its length and no struct packing of them."""
+    minima = _minima(hashes)
+    return _EMPTY_BYTES if minima is None else minima.astype(_LE_U32, copy=False).tobytes()
 
 
 def signature_of_shingles(shingle_set: Iterable[bytes]) -> Signature:
@@ -206,6 +230,12 @@ def estimated_jaccard(a: Signature, b: Signature) -> float:
 
 
 # --- cleaning -----------------------------------------------------------------------------------
+
+# ASCII upper case to lower case, bytewise.  Tells whether a word of ASCII letters is in
+# ``text.lower()`` without lowering a whole text (5 ns a character unless it is ASCII): no
+# character outside ASCII lowers to ASCII letters but İ ("i" and a combining dot) and the Kelvin
+# sign ("k"), which the tests check.
+_ASCII_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 # Lines that outlets add around a story and that are not the story: related links, credits,
 # photo captions, "appeared first on" footers.  Shared by unrelated stories of one outlet, and
@@ -285,7 +315,7 @@ def clean_lines(text: str) -> list[str]:
     # Looked for once in the text rather than in every line: most texts have neither runs of
     # spaces or tabs inside a line (\v and \f end lines) nor a footer, which holds "appeared".
     spacing = "  " in text or "\t" in text
-    footers = "appeared" in text.lower()
+    footers = b"appeared" in text.encode("utf-8", "surrogatepass").translate(_ASCII_LOWER)
     lines: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -624,12 +654,26 @@ def _number_fact(raw: str, before: str, after_rp: bool, closing: str,
     return None, tuple(v for v in values if v is not None)
 
 
-@functools.lru_cache(maxsize=16384)
-def _judged(first: str, two: str, one: str, rest: str, closing: str,
-            word: str) -> tuple[str | None, tuple[str, ...]]:
-    """``_number_fact`` of a ``_NUMBER_IN_CONTEXT`` match, remembered: stories repeat dates,
-    years and figures, and their contexts, within and across items."""
-    return _number_fact(first + rest, two[1] if two else one or " ", two == "rp", closing, word)
+_Context = tuple[str, str, str, str, str, str]  # the groups of a _NUMBER_IN_CONTEXT match
+_Fact = tuple[str | None, tuple[str, ...]]
+# _number_fact of the contexts seen: stories repeat dates, years and figures, and their contexts,
+# within and across items.  A dict keyed by findall's own tuples rather than an lru_cache, whose
+# wrapper builds a key from six arguments on every call.  Bounded: emptied when full.
+_JUDGED: dict[_Context, _Fact] = {}
+_JUDGED_MAX: Final = 16384
+
+
+def _judged(context: _Context) -> _Fact:
+    """``_number_fact`` of a ``_NUMBER_IN_CONTEXT`` match (its groups), remembered."""
+    fact = _JUDGED.get(context)
+    if fact is None:
+        first, two, one, rest, closing, word = context
+        fact = _number_fact(first + rest, two[1] if two else one or " ", two == "rp", closing,
+                            word)
+        if len(_JUDGED) >= _JUDGED_MAX:
+            _JUDGED.clear()
+        _JUDGED[context] = fact
+    return fact
 
 
 def _legal_article_sub(low: str) -> str:
@@ -683,7 +727,7 @@ def _numbers(plain: str) -> tuple[set[str], set[str]]:
                           follower.group(1) if follower else ""))
         judged = [_number_fact(*context) for context in found]
     else:
-        judged = list(itertools.starmap(_judged, set(_NUMBER_IN_CONTEXT.findall(low))))
+        judged = list(map(_judged, set(_NUMBER_IN_CONTEXT.findall(low))))
     for date, values in judged:
         if date is not None:
             dates.add(date)
@@ -780,18 +824,37 @@ def _names(text: str) -> set[str]:
     candidates = {w for w in set(confirmed).difference(_NOT_NAMES) if len(w) > 1}
     if not candidates:
         return set()
-    # Which of them are also written in lower case, among every word as written.
-    encoded = {w.encode("utf-8", "surrogatepass"): w for w in candidates}
-    written = encoded.keys() & text.encode("utf-8", "surrogatepass").translate(
-        _ASCII_TO_SPACE).split()
-    names = candidates.difference(encoded[w] for w in written)
+    names = candidates.difference(_written(text, candidates))
     # Pairs: every run's words on a line of their own, "\n" never being a name.
     multi = [run for run in (*whole, *initial, *tails) if " " in run]
     if names and multi:
         words = "\n".join(multi).casefold().replace("\n", " \n ").split(" ")
-        names.update([f"{a} {b}" for a, b in set(itertools.pairwise(words))
-                      if a in names and b in names])
+        named = list(map(names.__contains__, words))
+        both = map(operator.and_, named, named[1:])  # both words of the pair are names
+        names.update([f"{a} {b}" for a, b in set(itertools.compress(itertools.pairwise(words),
+                                                                     both))])
     return names
+
+
+# Words as written (see _written): every ASCII byte but letters and digits is a space.
+_ASCII_WORD_BYTES: Final = bytes(b if b >= 0x80 or chr(b).isalnum() else 0x20 for b in range(256))
+
+
+def _written(text: str, words: Iterable[str]) -> list[str]:
+    """Those of ``words`` (without whitespace) that stand in ``text`` as a word, as written:
+    between ASCII characters other than letters and digits (or the ends of the text).
+
+    A candidate name is seldom found in the text in lower case at all: a literal search per word
+    settles most, and only those found are checked for their boundaries, rather than cutting the
+    whole text into words.  A word holding punctuation is never found between spaces, as it is
+    never one of the text's words."""
+    data = text.encode("utf-8", "surrogatepass")
+    found = [(w, encoded) for w in words
+             if (encoded := w.encode("utf-8", "surrogatepass")) in data]
+    if not found:
+        return []
+    spaced = b" " + data.translate(_ASCII_WORD_BYTES) + b" "
+    return [w for w, encoded in found if b" " + encoded + b" " in spaced]
 
 
 def _facts_of(item: _Prepared) -> Facts:
@@ -815,6 +878,12 @@ def fingerprint(title: str, text: str) -> tuple[Signature, Facts]:
     """``signature`` and ``facts`` of one item, cleaning its text once."""
     item = _Prepared.of(title, text)
     return Signature(minhash_values(_shingle_hashes(item.word_bytes()))), _facts_of(item)
+
+
+def fingerprint_bytes(title: str, text: str) -> tuple[bytes, Facts]:
+    """``fingerprint`` with the signature as ``Signature.to_bytes`` gives it: what is stored."""
+    item = _Prepared.of(title, text)
+    return _minhash_bytes(_shingle_hashes(item.word_bytes())), _facts_of(item)
 
 
 # --- the verdict --------------------------------------------------------------------------------
