@@ -198,6 +198,11 @@ item_regions = Table(
     Index("ix_item_regions_code_published", "code", "published_at"),
 )
 
+# The store's version in ``publish_state``: a new value with every commit that changed items
+# (store._note_change), compared by the publisher with the version it last rendered.  Here rather
+# than in the store so that publishing need not import the clustering stack.
+CHANGES_KEY = "store_changes"
+
 # What the publisher last did (its watermark, the config it rendered): small key/value rows.
 publish_state = Table(
     "publish_state",

@@ -26,6 +26,7 @@ from . import leases
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
 from .db import (
+    CHANGES_KEY,
     clusters,
     feeds,
     hosts,
@@ -251,8 +252,6 @@ def record_polls(engine: Engine, polls: Sequence[Poll],
     remember(placement)
     return results
 
-
-CHANGES_KEY = "store_changes"
 
 
 def _note_change(conn: Connection) -> None:

@@ -12,13 +12,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import StaticSite
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 from publish_samples import NOW, SOURCES, article, articles_of, site, source, stories
 
+from aggregator.publish import sitemaps
 from aggregator.publish.model import Article, Site, Source
 from aggregator.publish.sitemaps import (
     MAX_NEWS_PER_FILE,
@@ -373,3 +377,15 @@ def test_an_address_with_a_control_character_is_left_out() -> None:
     good = article(2, member, "Judul lain", 1)
     ((_, data),) = news_sitemaps(site(), member, [bad, good], NOW)
     assert [row["loc"] for row in news_of(data)] == [good.url]
+
+
+@given(url=st.builds(str.__add__, st.sampled_from(["http://", "https://", "HTTP://", "ftp://"]),
+                     st.text(alphabet="aZ09.-:/?#[]@!$&'()*+,;=_~% \t\"<é\x00", max_size=30))
+       | st.text(max_size=40))
+def test_the_plain_url_shortcut_agrees_with_the_full_checks(url: str) -> None:
+    """The one-match shortcut in ``_usable_url`` must never accept what the full checks refuse."""
+    if sitemaps._PLAIN_LOC.fullmatch(url):
+        parts = urlsplit(url)
+        assert url == url.strip() and not sitemaps._NOT_LOC.search(url)
+        assert not sitemaps._SURROGATE.search(url)
+        assert parts.scheme in ("http", "https") and parts.hostname

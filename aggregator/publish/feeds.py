@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -33,6 +34,7 @@ from aggregator.publish.model import Article, FeedInfo, Place, Site, Source, Sto
 __all__ = [
     "ALSO_REPORTED_BY",
     "EMPTY_FEED_DATE",
+    "FeedRenderer",
     "render_articles_rss",
     "render_stories_atom",
     "render_stories_json",
@@ -57,8 +59,15 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # "uri" format and the XML validators accept member URLs that arrive as IRIs or with spaces.
 _URI_SAFE: Final = "!#$%&'()*+,/:;=?@[]-._~"
 _STRAY_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
+# Most member URLs: http(s), a plain host name, then only characters that need no escaping (and
+# no "%", whose escapes would need checking).  Cleaning, splitting and quoting such a URL gives
+# it back unchanged, so ``_safe_url`` can skip the work.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]+)?"
+                        r"(?:[/?#][A-Za-z0-9!#$&'()*+,/:;=?@\[\]\-._~]*)?")
 
 Kind = Literal["rss", "atom"]
+# The name our extensions go by on feedgen's feeds and entries.
+_EXTENSION: Final = "sindikasi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,13 @@ def _line(value: str) -> str:
     return " ".join(_text(value).split())
 
 
+@lru_cache(maxsize=4096)
+def _name(value: str) -> str:
+    """``_line`` for member and region names: a few hundred of them, each in thousands of
+    entries."""
+    return _line(value)
+
+
 @lru_cache(maxsize=65536)  # one publish checks each article's URL in several feeds
 def _safe_url(url: str) -> str | None:
     """The URL if a reader may follow it (http or https with a host), as a valid URI; else None.
@@ -109,6 +125,12 @@ def _safe_url(url: str) -> str | None:
     Anything else (javascript:, data:, relative paths) is dropped rather than repaired: a link we
     cannot vouch for is worse than no link.
     """
+    if _PLAIN_URL.fullmatch(url):
+        return url  # what ``_checked_url`` would give back unchanged, found in one match
+    return _checked_url(url)
+
+
+def _checked_url(url: str) -> str | None:
     cleaned = _NOT_XML.sub("", url).strip()
     try:
         parts = urlsplit(cleaned)
@@ -122,6 +144,8 @@ def _safe_url(url: str) -> str | None:
 
 def _utc(moment: datetime) -> datetime:
     """Whole seconds in UTC: readers compare dates, and sub-second noise only churns the bytes."""
+    if moment.tzinfo is UTC and not moment.microsecond:  # as the store gives them, mostly
+        return moment
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return aware.replace(microsecond=0)
 
@@ -132,7 +156,7 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def _member_name(source: Source) -> str:
-    return _line(source.name) or _line(source.id)
+    return _name(source.name) or _name(source.id)
 
 
 def _unique_places(places: Iterable[Place]) -> tuple[Place, ...]:
@@ -140,7 +164,7 @@ def _unique_places(places: Iterable[Place]) -> tuple[Place, ...]:
     seen: set[str] = set()
     found: list[Place] = []
     for place in places:
-        name = _line(place.name)
+        name = _name(place.name)
         if not name or place.code in seen or name in seen:
             continue
         seen.update((place.code, name))
@@ -278,10 +302,48 @@ class _EntryExtension:
         return element
 
 
-def _generator(site: Site, info: FeedInfo, entries: Sequence[_Entry], kind: Kind) -> Any:
+def _feed_entry(entry: _Entry, kind: Kind, scheme: str) -> Any:
+    """The entry as feedgen holds it, ready to be added to any number of feeds of its kind.
+
+    The extension is registered here rather than by ``FeedGenerator.add_entry``: that call
+    registers the feed's extensions on the entry, but leaves one already registered alone (it
+    catches its own "already loaded" error), so every feed the entry joins renders it alike.
+    RSS and Atom need separate entries, as feedgen keeps some fields (the link, the summary) in
+    forms that would leak from one format into the other.
+    """
+    fe: Any = FeedEntry()
+    fe.id(entry.id)  # also the RSS guid, with isPermaLink="false"
+    fe.title(entry.title)
+    if kind == "rss" and entry.url is not None:
+        fe.link(href=entry.url, rel="alternate")  # becomes the item's <link>
+    fe.published(entry.published)
+    fe.updated(entry.updated)
+    if kind == "atom":
+        fe.summary(entry.summary, type="text")
+        fe.content(entry.content_html, type="html")
+        author = {"name": entry.member}
+        if entry.member_site is not None:
+            author["uri"] = entry.member_site
+        fe.author(author)
+    else:
+        # No author for RSS: its <author> must be an e-mail address, which feedgen writes only
+        # when given one, and members give none; the member is the item's <dc:creator> instead.
+        fe.description(entry.content_html)
+    if entry.places:
+        fe.category([{"term": p.slug or p.code, "label": _name(p.name), "scheme": scheme}
+                     for p in entry.places])
+    fe.register_extension(_EXTENSION, _EntryExtension)
+    extension: _EntryExtension = getattr(fe, _EXTENSION)
+    extension.entry = entry
+    return fe
+
+
+def _generator(site: Site, info: FeedInfo, entries: Sequence[_Entry], kind: Kind,
+               feed_entries: Iterable[Any]) -> Any:
+    """The feed around ``feed_entries``, which are ``entries`` as ``_feed_entry`` gave them."""
     fg: Any = FeedGenerator()
-    fg.register_extension("sindikasi", _FeedExtension, _EntryExtension)
-    ext: _FeedExtension = fg.sindikasi
+    fg.register_extension(_EXTENSION, _FeedExtension, _EntryExtension)
+    ext: _FeedExtension = getattr(fg, _EXTENSION)
     ext.kind = kind
     hub = _safe_url(site.websub_hub) if site.websub_hub else None
     self_url = site.url(info.path)
@@ -305,63 +367,115 @@ def _generator(site: Site, info: FeedInfo, entries: Sequence[_Entry], kind: Kind
     # Last, because feedgen makes the last link added the RSS channel's <link>.
     fg.link(href=site.url(info.home_path), rel="alternate", type="text/html")
 
-    scheme = site.url("regions/")
-    for entry in entries:
-        fe: Any = fg.add_entry(order="append")
-        fe.id(entry.id)  # also the RSS guid, with isPermaLink="false"
-        fe.title(entry.title)
-        if kind == "rss" and entry.url is not None:
-            fe.link(href=entry.url, rel="alternate")  # becomes the item's <link>
-        fe.published(entry.published)
-        fe.updated(entry.updated)
-        if kind == "atom":
-            fe.summary(entry.summary, type="text")
-            fe.content(entry.content_html, type="html")
-        else:
-            fe.description(entry.content_html)
-        author = {"name": entry.member}
-        if entry.member_site is not None:
-            author["uri"] = entry.member_site
-        fe.author(author)
-        if entry.places:
-            fe.category([{"term": p.slug or p.code, "label": _line(p.name), "scheme": scheme}
-                         for p in entry.places])
-        extension: _EntryExtension = fe.sindikasi
-        extension.entry = entry
+    for fe in feed_entries:
+        fg.add_entry(fe, order="append")
     return fg
 
 
-def _rss(site: Site, info: FeedInfo, entries: Sequence[_Entry]) -> bytes:
-    out: bytes = _generator(site, info, entries, "rss").rss_str(pretty=True)
+def _rss(site: Site, info: FeedInfo, entries: Sequence[_Entry],
+         feed_entries: Iterable[Any] | None = None) -> bytes:
+    if feed_entries is None:
+        scheme = site.url("regions/")
+        feed_entries = [_feed_entry(e, "rss", scheme) for e in entries]
+    out: bytes = _generator(site, info, entries, "rss", feed_entries).rss_str(pretty=True)
     return out
 
 
-def _atom(site: Site, info: FeedInfo, entries: Sequence[_Entry]) -> bytes:
-    out: bytes = _generator(site, info, entries, "atom").atom_str(pretty=True)
+def _atom(site: Site, info: FeedInfo, entries: Sequence[_Entry],
+          feed_entries: Iterable[Any] | None = None) -> bytes:
+    if feed_entries is None:
+        scheme = site.url("regions/")
+        feed_entries = [_feed_entry(e, "atom", scheme) for e in entries]
+    out: bytes = _generator(site, info, entries, "atom", feed_entries).atom_str(pretty=True)
     return out
 
 
 # --- public --------------------------------------------------------------------------------------
 
 
+class _Prepared:
+    """A story's entry, and its feedgen entries once some RSS or Atom feed has needed them."""
+
+    __slots__ = ("atom", "entry", "rss", "story")
+
+    def __init__(self, story: Story, entry: _Entry) -> None:
+        self.story = story
+        self.entry = entry
+        self.rss: Any = None
+        self.atom: Any = None
+
+
+class FeedRenderer:
+    """Renders one publish's feeds, preparing each story's entry once.
+
+    A story is listed by the merged feed and by every region it names, each in RSS and Atom
+    (and the merged one in JSON too): cleaning it and filling in feedgen's entry again for each
+    of them was much of the work.  feedgen renders an entry afresh from its fields in every feed
+    it is added to, so one entry object serves them all.  Stories are remembered by id together
+    with the object itself, so a different story value under the same id is prepared afresh
+    rather than mistaken for the remembered one.  Not for use from several threads at once.
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._scheme = site.url("regions/")
+        self._stories: dict[int, _Prepared] = {}
+
+    def _prepared(self, stories: Sequence[Story]) -> list[_Prepared]:
+        out = []
+        for story in stories:
+            known = self._stories.get(story.id)
+            if known is None or known.story is not story:
+                known = self._stories[story.id] = _Prepared(story,
+                                                            _story_entry(self.site, story))
+            out.append(known)
+        return out
+
+    def story_entries(self, stories: Sequence[Story]) -> list[_Entry]:
+        return [p.entry for p in self._prepared(stories)]
+
+    def stories_rss(self, info: FeedInfo, stories: Sequence[Story]) -> bytes:
+        prepared = self._prepared(stories)
+        for p in prepared:
+            if p.rss is None:
+                p.rss = _feed_entry(p.entry, "rss", self._scheme)
+        return _rss(self.site, info, [p.entry for p in prepared], [p.rss for p in prepared])
+
+    def stories_atom(self, info: FeedInfo, stories: Sequence[Story]) -> bytes:
+        prepared = self._prepared(stories)
+        for p in prepared:
+            if p.atom is None:
+                p.atom = _feed_entry(p.entry, "atom", self._scheme)
+        return _atom(self.site, info, [p.entry for p in prepared], [p.atom for p in prepared])
+
+    def stories_json(self, info: FeedInfo, stories: Sequence[Story]) -> bytes:
+        return _json(self.site, info, self.story_entries(stories))
+
+    def articles_rss(self, info: FeedInfo, articles: Sequence[Article]) -> bytes:
+        return _rss(self.site, info, [_article_entry(self.site, a) for a in articles])
+
+
 def render_stories_rss(site: Site, info: FeedInfo, stories: Sequence[Story]) -> bytes:
     """RSS 2.0, one item per story in the given order (the caller sorts and limits)."""
-    return _rss(site, info, [_story_entry(site, s) for s in stories])
+    return FeedRenderer(site).stories_rss(info, stories)
 
 
 def render_stories_atom(site: Site, info: FeedInfo, stories: Sequence[Story]) -> bytes:
     """Atom 1.0; the other members' copies are ``rel="related"`` links a reader can follow."""
-    return _atom(site, info, [_story_entry(site, s) for s in stories])
+    return FeedRenderer(site).stories_atom(info, stories)
 
 
 def render_articles_rss(site: Site, info: FeedInfo, articles: Sequence[Article]) -> bytes:
     """A member's own feed: every article of theirs, unclustered, in the given order."""
-    return _rss(site, info, [_article_entry(site, a) for a in articles])
+    return FeedRenderer(site).articles_rss(info, articles)
 
 
 def render_stories_json(site: Site, info: FeedInfo, stories: Sequence[Story]) -> bytes:
     """JSON Feed 1.1, with the copies also as data under ``_sindikasi`` for other aggregators."""
-    entries = [_story_entry(site, s) for s in stories]
+    return FeedRenderer(site).stories_json(info, stories)
+
+
+def _json(site: Site, info: FeedInfo, entries: Sequence[_Entry]) -> bytes:
     doc: dict[str, Any] = {
         "version": JSONFEED_VERSION,
         "title": _line(info.title) or _line(site.name),
@@ -395,7 +509,7 @@ def _json_item(entry: _Entry) -> dict[str, Any]:
         "summary": entry.summary,
         "date_published": _rfc3339(entry.published),
         "date_modified": _rfc3339(entry.updated),
-        "tags": [_line(p.name) for p in entry.places],
+        "tags": [_name(p.name) for p in entry.places],
         "authors": [author],
     })
     source: dict[str, str] = {"name": entry.member}

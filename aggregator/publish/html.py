@@ -16,9 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -116,43 +116,73 @@ class _Group:
     links: tuple[_Link, ...]
 
 
-def render_page(site: Site, page: Page) -> bytes:
-    """The page as UTF-8 HTML.
+class PageRenderer:
+    """Renders one publish's pages, preparing each story's view once.
 
-    No clock and no host state is read, so the same site and page give the same bytes and the
-    publisher can leave an unchanged file alone.
+    A story shows on the front page and on the page of every region it names; only its region
+    links depend on the page (relative to it, the current one marked), so the rest of its view
+    (checked links, shortened summary, wall-clock times) is prepared once and kept by story id,
+    together with the story itself so that a different value under the same id is not mistaken
+    for it.
     """
-    _check_path(page.path)
-    zone = ZoneInfo(site.timezone)
-    zone_name = _ZONE_NAMES.get(site.timezone)
-    css = _stylesheet()
-    paged = {p.slug for p in page.places if _slug_ok(p.slug)}
-    front = page.place is None
-    document_title = page.title if page.title == site.name else f"{page.title} · {site.name}"
-    context = {
-        "lang": site.language,
-        "csp": _content_security_policy(css),
-        "css": Markup(css),
-        "document_title": document_title,
-        "heading": page.title,
-        "site_name": site.name,
-        "front": front,
-        "place": page.place,
-        "canonical": safe_href(site.url(page.path)),
-        "home_href": relative_href(HOME_PATH, page.path),
-        "feeds": tuple(_feed(label, path, page) for label, path in page.feeds),
-        "opml_href": relative_href(OPML_PATH, page.path),
-        "groups": _filter_groups(page, paged),
-        "stories": tuple(_story(s, page, paged, zone, zone_name) for s in page.stories),
-        "empty_message": ("Belum ada berita saat ini. Silakan kembali lagi nanti." if front
-                          else "Belum ada berita untuk wilayah ini. Silakan kembali lagi nanti."),
-        "zone_name": zone_name,
-        "timezone": site.timezone,
-        "contact_href": safe_href(site.contact_url) if site.contact_url else None,
-    }
-    # A member's title can carry what no HTML parser should meet: C0 controls, and lone
-    # surrogates (JSON Feed can spell one), which would not even encode.
-    return _NOT_HTML.sub("", _template().render(context)).encode("utf-8")
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._zone = ZoneInfo(site.timezone)
+        self._zone_name = _ZONE_NAMES.get(site.timezone)
+        self._views: dict[int, tuple[Story, _StoryView]] = {}
+
+    def render(self, page: Page) -> bytes:
+        """The page as UTF-8 HTML.
+
+        No clock and no host state is read, so the same site and page give the same bytes and
+        the publisher can leave an unchanged file alone.
+        """
+        site = self.site
+        _check_path(page.path)
+        zone_name = self._zone_name
+        css = _stylesheet()
+        paged = {p.slug for p in page.places if _slug_ok(p.slug)}
+        front = page.place is None
+        document_title = page.title if page.title == site.name else f"{page.title} · {site.name}"
+        context = {
+            "lang": site.language,
+            "csp": _content_security_policy(css),
+            "css": Markup(css),
+            "document_title": document_title,
+            "heading": page.title,
+            "site_name": site.name,
+            "front": front,
+            "place": page.place,
+            "canonical": safe_href(site.url(page.path)),
+            "home_href": relative_href(HOME_PATH, page.path),
+            "feeds": tuple(_feed(label, path, page) for label, path in page.feeds),
+            "opml_href": relative_href(OPML_PATH, page.path),
+            "groups": _filter_groups(page, paged),
+            "stories": tuple(self._story(s, page, paged) for s in page.stories),
+            "empty_message": ("Belum ada berita saat ini. Silakan kembali lagi nanti." if front
+                              else "Belum ada berita untuk wilayah ini. Silakan kembali lagi "
+                                   "nanti."),
+            "zone_name": zone_name,
+            "timezone": site.timezone,
+            "contact_href": safe_href(site.contact_url) if site.contact_url else None,
+        }
+        # A member's title can carry what no HTML parser should meet: C0 controls, and lone
+        # surrogates (JSON Feed can spell one), which would not even encode.
+        return _NOT_HTML.sub("", _template().render(context)).encode("utf-8")
+
+    def _story(self, story: Story, page: Page, paged: set[str]) -> _StoryView:
+        known = self._views.get(story.id)
+        if known is None or known[0] is not story:
+            known = (story, _story(story, self._zone, self._zone_name))
+            self._views[story.id] = known
+        places = tuple(_place_link(p, page, paged) for p in story.places)
+        return replace(known[1], places=places) if places else known[1]
+
+
+def render_page(site: Site, page: Page) -> bytes:
+    """The page as UTF-8 HTML (see ``PageRenderer.render``)."""
+    return PageRenderer(site).render(page)
 
 
 def safe_href(url: str) -> str | None:
@@ -166,6 +196,7 @@ def safe_href(url: str) -> str | None:
     return url
 
 
+@lru_cache(maxsize=8192)  # every page links every region page: a publish asks for the same few
 def relative_href(target: str, page_path: str) -> str:
     """``target`` (a path from the output root) as seen from the page at ``page_path``.
 
@@ -235,8 +266,8 @@ def _title(article: Article) -> str:
     return " ".join(article.title.split()) or "(tanpa judul)"
 
 
-def _story(story: Story, page: Page, paged: set[str], zone: ZoneInfo,
-           zone_name: str | None) -> _StoryView:
+def _story(story: Story, zone: ZoneInfo, zone_name: str | None) -> _StoryView:
+    """The story's view without its region links, which depend on the page."""
     lead = story.lead
     copies = tuple(
         _Copy(_Link(c.source.name, safe_href(c.url)), _title(c),
@@ -249,7 +280,7 @@ def _story(story: Story, page: Page, paged: set[str], zone: ZoneInfo,
         time=_moment(story.published_at, zone, zone_name, weekday=True),
         summary=_shorten(lead.summary),
         copies=copies,
-        places=tuple(_place_link(p, page, paged) for p in story.places),
+        places=(),
     )
 
 

@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,18 +32,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from .. import leases
 from ..config import Config
-from ..db import item_regions, items, publish_state, serialize
+from ..db import CHANGES_KEY, item_regions, items, publish_state, serialize
 from ..files import discard, is_temporary, stage, sync_dirs
 from ..gazetteer import load as load_gazetteer
-from ..store import CHANGES_KEY
 from . import websub
-from .feeds import (
-    render_articles_rss,
-    render_stories_atom,
-    render_stories_json,
-    render_stories_rss,
-)
-from .html import Page, render_page
+from .feeds import FeedRenderer
+from .html import Page, PageRenderer
 from .model import FeedInfo, Place, Site, Source, Story
 from .sitemaps import news_sitemaps, sitemap_index
 from .snapshot import Reader, site_of, sources_of
@@ -63,7 +58,7 @@ LOCK_NAME = "publish"
 # their publish to this one (a note in publish_state under OWED_KEY).
 ROUNDS = 10
 OWED_KEY = "publish_owed"
-# The store's version (store.CHANGES_KEY) that the last finished publish rendered.
+# The store's version (db.CHANGES_KEY) that the last finished publish rendered.
 PUBLISHED_KEY = "published_changes"
 
 # Our own file names under output_dir: a full publish removes those nothing produced.
@@ -186,13 +181,16 @@ def _publish(engine: Engine, config: Config, now: datetime, full: bool) -> Publi
         else:
             plan = _dirty(conn, state, now, hours)
         old_sitemaps: dict[str, str] = {} if full else json.loads(state.get("sitemaps", "{}"))
-        files, sitemaps = _render(reader, site, sources, places, plan, config, now, old_sitemaps)
+        # Before staging starts: these are a killed publisher's, never this one's.
+        _remove_leftovers(out)
+        with _Stager(out) as stager:  # each file is staged while the next ones are rendered
+            files, sitemaps = _render(reader, site, sources, places, plan, config, now,
+                                      old_sitemaps, stager.offer)
+            staged = stager.finish()
     result = PublishResult(full=full, rendered=len(files))
-    _remove_leftovers(out)
     # Nothing is recorded as published until every file is in place: after a failure (or a
     # crash) the next publish renders the same changes again.
-    result.written = _replace_all(out, {p: d for p, d in files.items()
-                                        if _differs(out / p, d)})
+    result.written = _rename_all(out, staged)
     if full:
         result.deleted = _remove_stale(out, files)
     mark = newest_change if newest_change is not None else now
@@ -203,23 +201,28 @@ def _publish(engine: Engine, config: Config, now: datetime, full: bool) -> Publi
 
 
 def _render(reader: Reader, site: Site, sources: dict[str, Source], places: list[Place],
-            plan: _Plan, config: Config, now: datetime,
-            old_sitemaps: dict[str, str]) -> tuple[dict[str, bytes], dict[str, str]]:
+            plan: _Plan, config: Config, now: datetime, old_sitemaps: dict[str, str],
+            emit: Callable[[str, bytes], None] = lambda path, data: None,
+            ) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Every file of the plan by path, and the sitemaps' last changes; each file is also handed
+    to ``emit`` as soon as it is rendered."""
     limit = config.publish.max_items
-    files: dict[str, bytes] = {}
+    files = _Emitting(emit)
     lang = site.language
+    feeds = FeedRenderer(site)
+    pages = PageRenderer(site)
 
     def stories_feeds(stem: str, home: str, title: str, description: str,
                       stories: list[Story], json_feed: bool) -> list[tuple[str, str]]:
         atom_path = "atom.xml" if stem == "feed" else f"{stem}.atom"
         rss = FeedInfo(f"{stem}.xml", title, description, home, lang)
         atom = FeedInfo(atom_path, title, description, home, lang)
-        files[rss.path] = render_stories_rss(site, rss, stories)
-        files[atom.path] = render_stories_atom(site, atom, stories)
+        files[rss.path] = feeds.stories_rss(rss, stories)
+        files[atom.path] = feeds.stories_atom(atom, stories)
         links = [("RSS", rss.path), ("Atom", atom.path)]
         if json_feed:
             info = FeedInfo(f"{stem}.json", title, description, home, lang)
-            files[info.path] = render_stories_json(site, info, stories)
+            files[info.path] = feeds.stories_json(info, stories)
             links.append(("JSON Feed", info.path))
         return links
 
@@ -227,9 +230,9 @@ def _render(reader: Reader, site: Site, sources: dict[str, Source], places: list
     links = stories_feeds("feed", "index.html", site.name,
                           f"Berita gabungan dari {len(sources)} media anggota {site.name}",
                           front, json_feed=True)
-    files["index.html"] = render_page(site, Page(path="index.html", title=site.name, place=None,
-                                                 stories=tuple(front), places=tuple(places),
-                                                 feeds=tuple(links)))
+    files["index.html"] = pages.render(Page(path="index.html", title=site.name, place=None,
+                                            stories=tuple(front), places=tuple(places),
+                                            feeds=tuple(links)))
     for place in places:
         if place.code not in plan.places:
             continue
@@ -240,29 +243,42 @@ def _render(reader: Reader, site: Site, sources: dict[str, Source], places: list
         links = stories_feeds(f"regions/{place.slug}", home, title,
                               f"Berita tentang {place.name} dari media anggota {site.name}",
                               stories, json_feed=False)
-        files[home] = render_page(site, Page(path=home, title=title, place=place,
-                                             stories=tuple(stories), places=tuple(places),
-                                             feeds=tuple(links)))
-    for member_id in sorted(plan.members):
-        src = sources[member_id]
-        info = FeedInfo(f"members/{member_id}.xml", f"{src.name} · {site.name}",
-                        f"Berita terbaru {src.name}", "index.html", src.language)
-        files[info.path] = render_articles_rss(site, info, reader.member_articles(member_id,
-                                                                                  limit))
+        files[home] = pages.render(Page(path=home, title=title, place=place,
+                                        stories=tuple(stories), places=tuple(places),
+                                        feeds=tuple(links)))
     sitemaps = {p: m for p, m in old_sitemaps.items()
                 if _sitemap_member(p) in sources and _sitemap_member(p) not in plan.sitemaps}
     since = now - timedelta(hours=config.publish.sitemap_hours)
-    for member_id in sorted(plan.sitemaps):
-        recent = reader.recent_articles(member_id, since)
-        lastmod = max((a.published_at for a in recent), default=None)
-        for path, data in news_sitemaps(site, sources[member_id], recent, now,
-                                        hours=config.publish.sitemap_hours):
-            files[path] = data
-            sitemaps[path] = lastmod.isoformat() if lastmod else ""
+    # A member's feed and its sitemaps are read together: the sitemap's articles are the newest.
+    for member_id, newest, recent in reader.member_feeds(sorted(plan.members | plan.sitemaps),
+                                                         limit, since):
+        src = sources[member_id]
+        if member_id in plan.members:
+            info = FeedInfo(f"members/{member_id}.xml", f"{src.name} · {site.name}",
+                            f"Berita terbaru {src.name}", "index.html", src.language)
+            files[info.path] = feeds.articles_rss(info, newest)
+        if member_id in plan.sitemaps:
+            lastmod = max((a.published_at for a in recent), default=None)
+            for path, data in news_sitemaps(site, src, recent, now,
+                                            hours=config.publish.sitemap_hours):
+                files[path] = data
+                sitemaps[path] = lastmod.isoformat() if lastmod else ""
     files["sitemap.xml"] = sitemap_index(
         site, [(p, datetime.fromisoformat(m) if m else None) for p, m in sorted(sitemaps.items())])
     files["sources.opml"] = render_sources_opml(site, list(sources.values()))
     return files, sitemaps
+
+
+class _Emitting(dict[str, bytes]):
+    """The rendered files, each also handed on as it is added (to be staged meanwhile)."""
+
+    def __init__(self, emit: Callable[[str, bytes], None]) -> None:
+        super().__init__()
+        self._emit = emit
+
+    def __setitem__(self, path: str, data: bytes) -> None:
+        super().__setitem__(path, data)
+        self._emit(path, data)
 
 
 def _sitemap_member(path: str) -> str:
@@ -307,18 +323,85 @@ def _differs(path: Path, data: bytes) -> bool:
         return True
 
 
-def _replace_all(out: Path, changed: dict[str, bytes]) -> list[str]:
-    """Write every changed file beside its target first, then rename them all into place.
+# Files staged at once.  Staging is mostly waiting for fsync, which releases the GIL; the file
+# system commits fsyncs that overlap together, so a full publish (thousands of files, each
+# fsynced before it may be renamed over the old one) waits for far fewer disk flushes, and the
+# waiting happens while the next files are rendered.
+STAGERS = 8
 
-    A full disk or a read-only folder then fails while staging, before any file is replaced:
-    the previous output stays as it was, not half old and half new.  Every file stays whole in
-    any case (each is replaced by a rename), so readers and a crash never see a torn one.
+
+class _Stager:
+    """Writes each changed file beside its target (``files.stage``) as soon as it is offered.
+
+    Nothing is renamed here: ``finish`` returns the staged files once every one is on disk, and
+    the caller renames them all (``_rename_all``).  A full disk or a read-only folder therefore
+    fails before any file is replaced, and the previous output stays as it was, not half old and
+    half new.  On a failure, or when the block is left early (rendering failed), every staged
+    file is discarded.
     """
-    staged: dict[str, Path] = {}
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._pool = ThreadPoolExecutor(STAGERS, thread_name_prefix="publish-stage")
+        self._work: dict[str, Future[Path | None]] = {}
+
+    def __enter__(self) -> _Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._abandon()
+
+    def offer(self, path: str, data: bytes) -> None:
+        """Stage ``data`` for ``path`` unless the file already holds exactly these bytes."""
+        earlier = self._work.pop(path, None)
+        if earlier is not None:  # offered twice: the last one counts
+            self._discard([earlier])
+        self._work[path] = self._pool.submit(_stage_changed, self.out / path, data)
+
+    def finish(self) -> dict[str, Path]:
+        """The staged files (only those whose bytes changed) in the order offered, once all
+        are on disk; after a failure none, and PublishError naming the first file (in that
+        order) that failed."""
+        staged: dict[str, Path] = {}
+        for path, future in self._work.items():
+            try:
+                tmp = future.result()
+            except OSError as exc:
+                self._abandon()
+                raise PublishError(f"cannot write {self.out / path}: {exc.strerror or exc}") \
+                    from exc
+            if tmp is not None:
+                staged[path] = tmp
+        self._work = {}
+        self._pool.shutdown()
+        return staged
+
+    def _abandon(self) -> None:
+        """Stop staging and discard whatever was staged (nothing after ``finish``)."""
+        for future in self._work.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._discard(self._work.values())
+        self._work = {}
+
+    @staticmethod
+    def _discard(futures: Iterable[Future[Path | None]]) -> None:
+        for future in futures:
+            with contextlib.suppress(Exception):  # a failed or cancelled one staged nothing
+                tmp = future.result()
+                if tmp is not None:
+                    discard([tmp])
+
+
+def _stage_changed(target: Path, data: bytes) -> Path | None:
+    return stage(target, data) if _differs(target, data) else None
+
+
+def _rename_all(out: Path, staged: dict[str, Path]) -> list[str]:
+    """Rename the staged files into place: each file stays whole (readers and a crash never see
+    a torn one), and the renames are made durable together."""
     current = ""
     try:
-        for current, data in changed.items():
-            staged[current] = stage(out / current, data)
         for current, tmp in staged.items():
             os.replace(tmp, out / current)
         sync_dirs((out / p).parent for p in staged)
@@ -372,7 +455,7 @@ def unpublished(engine: Engine) -> bool:
 
     A cycle that finds nothing new publishes nothing; after a crash (in a cycle, after storing,
     or in the middle of a publish) or a failed publish, this is how the next run knows it still
-    has to.  The store's version (see ``store.CHANGES_KEY``) changes with every commit that
+    has to.  The store's version (see ``db.CHANGES_KEY``) changes with every commit that
     changes items; a publish records the version it rendered.
     """
     keys = (CHANGES_KEY, PUBLISHED_KEY)

@@ -6,11 +6,11 @@ publish costs the same whether the store holds a week or five years of items.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.engine import Connection
 
 from ..config import Config
@@ -22,6 +22,8 @@ from .model import Article, Place, Site, Source, Story
 # where the outlet is, not what the story is about, so a story takes its places from the copies
 # that name them.
 _FALLBACK_RULE = "(fallback)"
+# Where published_at is in a row of ``Reader._COLUMNS``.
+_PUBLISHED = 8
 
 
 def site_of(config: Config) -> Site:
@@ -39,7 +41,17 @@ def sources_of(config: Config) -> dict[str, Source]:
 
 class Reader:
     """Builds model values from rows; one per publish, on one connection (one consistent view
-    on PostgreSQL's repeatable read, one read transaction on SQLite)."""
+    on PostgreSQL's repeatable read, one read transaction on SQLite).
+
+    A full publish reads every member's newest articles, their recent ones for the sitemaps and
+    the stories that list them: the same items several times over.  Places, tags and articles
+    are therefore remembered by code and item id for the life of the reader, and the per-member
+    statements are built once and executed with new parameters.
+    """
+
+    # Members whose articles are read before their tags are fetched in one go: a member's items
+    # are few, so tags per member would be a query per member for a handful of rows.
+    MEMBER_BATCH = 100
 
     def __init__(self, conn: Connection, sources: dict[str, Source], g: Gazetteer) -> None:
         self.conn = conn
@@ -48,11 +60,26 @@ class Reader:
         # Stories by cluster id: the front page and the region feeds overlap (Kabupaten Sumenep,
         # Madura, Jawa Timur...), and each story is read once per publish.
         self._stories: dict[int, Story] = {}
+        self._places: dict[str, Place | None] = {}
+        self._tag_cache: dict[int, list[tuple[Place, bool]]] = {}
+        self._built: dict[int, tuple[Article, int | None, bool] | None] = {}
+        order = (items.c.published_at.desc(), items.c.id.desc())
+        mine = items.c.member_id == bindparam("member_id")
+        self._newest_of_member = (select(*self._COLUMNS).where(mine).order_by(*order)
+                                  .limit(bindparam("limit", type_=Integer)))
+        self._recent_of_member = (select(*self._COLUMNS)
+                                  .where(mine, items.c.published_at >= bindparam("since"))
+                                  .order_by(*order))
 
     # --- places ----------------------------------------------------------------------------
     def place(self, code: str) -> Place | None:
-        r = self.g.regions.get(code)
-        return Place(r.code, r.name, r.slug, r.level) if r is not None else None
+        try:
+            return self._places[code]
+        except KeyError:
+            r = self.g.regions.get(code)
+            found = Place(r.code, r.name, r.slug, r.level) if r is not None else None
+            self._places[code] = found
+            return found
 
     def places_with_items(self) -> list[Place]:
         codes = self.conn.execute(select(item_regions.c.code).distinct()).scalars().all()
@@ -61,20 +88,22 @@ class Reader:
 
     def _tags(self, item_ids: Iterable[int]) -> dict[int, list[tuple[Place, bool]]]:
         """Each item's places, most confident first, flagged when only a fallback."""
-        out: dict[int, list[tuple[Place, bool]]] = {}
-        ids = sorted(set(item_ids))
+        cache = self._tag_cache
+        wanted = set(item_ids)
+        ids = sorted(wanted.difference(cache))
+        for i in ids:
+            cache[i] = []
         for start in range(0, len(ids), 500):
             rows = self.conn.execute(
                 select(item_regions.c.item_id, item_regions.c.code, item_regions.c.evidence)
                 .where(item_regions.c.item_id.in_(ids[start:start + 500]))
                 .order_by(item_regions.c.item_id, item_regions.c.confidence.desc(),
                           item_regions.c.code))
-            for row in rows:
-                place = self.place(row.code)
+            for item_id, code, evidence in rows:
+                place = self.place(code)
                 if place is not None:
-                    out.setdefault(row.item_id, []).append(
-                        (place, _FALLBACK_RULE in row.evidence))
-        return out
+                    cache[item_id].append((place, _FALLBACK_RULE in evidence))
+        return {i: cache[i] for i in wanted if cache[i]}
 
     # --- articles --------------------------------------------------------------------------
     _COLUMNS = (items.c.id, items.c.member_id, items.c.url, items.c.link, items.c.title,
@@ -82,37 +111,73 @@ class Reader:
                 items.c.updated_at, items.c.cluster_id)
 
     def _articles(self, rows: Sequence[Any]) -> list[tuple[Article, int | None, bool]]:
-        """(article, cluster id, placed only by fallback) for rows of ``_COLUMNS``."""
-        tags = self._tags(r.id for r in rows)
+        """(article, cluster id, placed only by fallback) for rows of ``_COLUMNS``.
+
+        Rows are unpacked as tuples (``row[0]`` is the id): reading columns by name costs more
+        than building the article."""
+        built = self._built
+        tags = self._tags(r[0] for r in rows if r[0] not in built)
         out = []
         for r in rows:
-            src = self.sources.get(r.member_id)
-            url = r.url or r.link
-            if src is None or not url:  # a member removed from feeds.yaml is not published
-                continue
-            own = tags.get(r.id, [])
-            article = Article(
-                id=r.id, source=src, url=url, title=r.title,
-                summary=r.summary, content_html=r.content_html,
-                author=r.author, published_at=r.published_at,
-                updated_at=r.updated_at,
-                places=tuple(p for p, _ in own))
-            out.append((article, r.cluster_id,
-                        bool(own) and any(fb for _, fb in own)))
+            try:
+                found = built[r[0]]
+            except KeyError:
+                found = built[r[0]] = self._article(r, tags.get(r[0], []))
+            if found is not None:
+                out.append(found)
         return out
 
+    def _article(self, row: Any, own: list[tuple[Place, bool]]
+                 ) -> tuple[Article, int | None, bool] | None:
+        (item_id, member_id, url, link, title, summary, content_html, author, published_at,
+         updated_at, cluster_id) = row
+        src = self.sources.get(member_id)
+        url = url or link
+        if src is None or not url:  # a member removed from feeds.yaml is not published
+            return None
+        article = Article(
+            id=item_id, source=src, url=url, title=title,
+            summary=summary, content_html=content_html,
+            author=author, published_at=published_at,
+            updated_at=updated_at,
+            places=tuple(p for p, _ in own))
+        return article, cluster_id, any(fb for _, fb in own)
+
     def member_articles(self, member_id: str, limit: int) -> list[Article]:
-        rows = self.conn.execute(
-            select(*self._COLUMNS).where(items.c.member_id == member_id)
-            .order_by(items.c.published_at.desc(), items.c.id.desc()).limit(limit)).all()
+        rows = self.conn.execute(self._newest_of_member,
+                                 {"member_id": member_id, "limit": limit}).all()
         return [a for a, _, _ in self._articles(rows)]
 
     def recent_articles(self, member_id: str, since: datetime) -> list[Article]:
-        rows = self.conn.execute(
-            select(*self._COLUMNS).where(items.c.member_id == member_id,
-                                         items.c.published_at >= since)
-            .order_by(items.c.published_at.desc(), items.c.id.desc())).all()
+        rows = self.conn.execute(self._recent_of_member,
+                                 {"member_id": member_id, "since": since}).all()
         return [a for a, _, _ in self._articles(rows)]
+
+    def member_feeds(self, member_ids: Iterable[str], limit: int, since: datetime
+                     ) -> Iterator[tuple[str, list[Article], list[Article]]]:
+        """(member, ``member_articles(member, limit)``, ``recent_articles(member, since)``) for
+        each member, in the order given, with one query per member where two were needed.
+
+        The recent articles are the newest ones, so they are a prefix of the newest ``limit``
+        unless all ``limit`` of those are recent; only then are they read on their own.
+        """
+        wanted = list(member_ids)
+        for start in range(0, len(wanted), self.MEMBER_BATCH):
+            batch: list[tuple[str, Sequence[Any], Sequence[Any]]] = []
+            for member_id in wanted[start:start + self.MEMBER_BATCH]:
+                newest = self.conn.execute(self._newest_of_member,
+                                           {"member_id": member_id, "limit": limit}).all()
+                if len(newest) == limit and newest[-1][_PUBLISHED] >= since:
+                    recent = self.conn.execute(self._recent_of_member,
+                                               {"member_id": member_id, "since": since}).all()
+                else:
+                    recent = [r for r in newest if r[_PUBLISHED] >= since]
+                batch.append((member_id, newest, recent))
+            self._tags(r[0] for _, newest, recent in batch for r in (*newest, *recent)
+                       if r[0] not in self._built)
+            for member_id, newest, recent in batch:
+                yield (member_id, [a for a, _, _ in self._articles(newest)],
+                       [a for a, _, _ in self._articles(recent)])
 
     # --- stories ---------------------------------------------------------------------------
     def newest_cluster_ids(self, limit: int) -> list[int]:
@@ -186,3 +251,6 @@ def _story(cid: int, lead: Article, copies: list[tuple[Article, bool]],
         places = {p.code: p for p in lead.places}
     return Story(id=cid, lead=lead, copies=tuple(others.values()), places=tuple(places.values()),
                  published_at=lead.published_at, updated_at=max(updated, lead.published_at))
+
+
+assert Reader._COLUMNS[_PUBLISHED] is items.c.published_at  # rows are read by position
