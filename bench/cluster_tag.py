@@ -117,6 +117,7 @@ def speed(farm: Path, total: int, batch_size: int, group: int) -> None:
               "items/s (enrich + cluster) |")
         print("|---|---|---|---|---|")
         done = 0
+        totals = [0.0, 0.0, 0.0]  # enrich, cluster, store + cluster seconds over all rounds
         for r in range(rounds):
             shift = timedelta(days=4 * r)
             fresh = base if r == 0 else corpus_items(farm, 200, work, seed=r + 1,
@@ -147,15 +148,21 @@ def speed(farm: Path, total: int, batch_size: int, group: int) -> None:
             done += len(batch)
             with engine.begin() as conn:
                 prune_buckets(conn, start + shift - 2 * window)
+            totals = [a + b for a, b in zip(totals, (t_enrich, cluster_time[0], t_store),
+                                            strict=True)]
             if r in (0, 1) or r == rounds - 1 or done >= total:
-                count = len(batch)
-                print(f"| {done:,} | {1000 * t_enrich / count:.3f} | "
-                      f"{1000 * cluster_time[0] / count:.3f} | {1000 * t_store / count:.3f} | "
-                      f"{count / (t_enrich + cluster_time[0]):,.0f} |", flush=True)
+                _row(f"{done:,}", len(batch), t_enrich, cluster_time[0], t_store)
             if done >= total:
                 break
+        # The whole run: single rounds swing by a third on this virtual machine, the sum less.
+        _row(f"all {done:,}", done, *totals)
         engine.dispose()
     del g
+
+
+def _row(label: str, count: int, t_enrich: float, t_cluster: float, t_store: float) -> None:
+    print(f"| {label} | {1000 * t_enrich / count:.3f} | {1000 * t_cluster / count:.3f} | "
+          f"{1000 * t_store / count:.3f} | {count / (t_enrich + t_cluster):,.0f} |", flush=True)
 
 
 def _poll(feed: store.FeedState, items: list[Item]) -> Poll:
