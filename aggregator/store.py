@@ -33,6 +33,7 @@ from .db import (
     item_regions,
     items,
     members,
+    prefer_indexes,
     publish_state,
     serialize,
 )
@@ -231,6 +232,7 @@ def record_polls(engine: Engine, polls: Sequence[Poll],
     fresh: list[NewItem] = []
     placement = Placement()
     with engine.begin() as conn:
+        prefer_indexes(conn)
         # The items' changed_at, taken once the transaction has begun: on SQLite writers and
         # the publisher take turns, so whatever commits after a publish read is newer than
         # everything that publish saw (it renders exactly what changed since, see publisher).
