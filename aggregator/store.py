@@ -382,7 +382,7 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
         conn.execute(update(items).where(items.c.id.in_(seen_ids)).values(last_seen_at=now))
     fresh: list[NewItem] = []
     if new_rows:
-        ids = conn.execute(_INSERT_ITEMS, new_rows).scalars().all()
+        ids = _insert_items(conn, new_rows)
         regions = [_region_row(row_id, r, item.published_at)
                    for row_id, item in zip(ids, new_items, strict=True) for r in item.regions]
         if regions:
@@ -392,6 +392,23 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
 
 
 _INSERT_ITEMS = insert(items).returning(items.c.id, sort_by_parameter_order=True)
+
+
+def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new items; their ids, in the order of ``rows``.
+
+    SQLite does not say in which order RETURNING gives rows back, so SQLAlchemy ran one INSERT a
+    row to learn each id, most of the cost of storing a poll.  There the ids are handed out
+    here instead: the transaction holds the database's write lock from its start (BEGIN
+    IMMEDIATE), so the ids after the largest are ours, and one executemany inserts them all.
+    PostgreSQL returns ids in order for a batch of rows.
+    """
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(_INSERT_ITEMS, rows).scalars().all())
+    first = int(conn.execute(select(func.max(items.c.id))).scalar() or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    conn.execute(insert(items), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
 _INSERT_REGIONS = insert(item_regions)
 
 
