@@ -456,10 +456,9 @@ class _Run:
         return cls(keys[order], ids[order], ts[order])
 
     def merged(self, other: _Run, keep_after: float) -> _Run:
-        keep_self, keep_other = self.ts >= keep_after, other.ts >= keep_after
-        return _Run.of(np.concatenate((self.keys[keep_self], other.keys[keep_other])),
-                       np.concatenate((self.ids[keep_self], other.ids[keep_other])),
-                       np.concatenate((self.ts[keep_self], other.ts[keep_other])))
+        a, b = self.pruned(keep_after), other.pruned(keep_after)
+        return _Run.of(np.concatenate((a.keys, b.keys)), np.concatenate((a.ids, b.ids)),
+                       np.concatenate((a.ts, b.ts)))
 
     def pruned(self, keep_after: float) -> _Run:
         keep = self.ts >= keep_after
@@ -516,9 +515,12 @@ class _BucketIndex:
         # Merge while the newest run is at least half its elder's size: sizes stay geometric,
         # so there are only logarithmically many runs to search and each entry is copied
         # logarithmically often.
+        # Runs are never empty: a merge that left the window entirely is dropped.
         while len(self.runs) > 1 and 2 * len(self.runs[-1].keys) >= len(self.runs[-2].keys):
             newer = self.runs.pop()
-            self.runs[-1] = self.runs[-1].merged(newer, self.keep_after)
+            merged = self.runs.pop().merged(newer, self.keep_after)
+            if len(merged.keys):
+                self.runs.append(merged)
 
     def prune(self, before: datetime) -> None:
         self.keep_after = before.timestamp()
@@ -538,8 +540,6 @@ class _BucketIndex:
         order = np.argsort(queries, kind="stable")
         queries = queries[order]
         for run in self.runs:
-            if not len(run.keys):
-                continue
             start = np.searchsorted(run.keys, queries, side="left")
             # Most keys are in no bucket of the run: the second search is only for the hits.
             hit = np.flatnonzero(run.keys[np.minimum(start, len(run.keys) - 1)] == queries)

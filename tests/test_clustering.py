@@ -115,22 +115,27 @@ def test_copies_form_one_cluster_and_template_traps_stay_apart(
     assert missing.code == 2 and "no stored item" in missing.err
 
 
+def _poll_reworded_copy_in_new_process(tmp_path: Path, static_site: StaticSite) -> None:
+    """A new member "ulang" republishes beritasatu's release, reworded so that only the LSH
+    buckets can find the original, and a new process polls it: its in-memory bucket index
+    starts empty and must come from the database."""
+    copy = static_site.write(
+        "ulang.xml", (static_site.root / "beritasatu.xml").read_text()
+        .replace("beritasatu-1", "ulang-1")
+        .replace("https://beritasatu.example/lapor-cepat/", "https://ulang.example/lapor-cepat/")
+        .replace("Menurut dia", "Ia menegaskan").replace("Luncurkan", "Perkenalkan"))
+    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
+                                    "feeds": [copy]}], name="extra.yaml")
+    subprocess.run([sys.executable, "-m", "aggregator", "--config", str(extra), "run", "--once"],
+                   check=True, capture_output=True)
+
+
 def test_a_later_copy_joins_across_restarts_but_not_outside_the_window(
         tmp_path: Path, static_site: StaticSite, cli: Any) -> None:
     members = _publish(static_site)
     first = make_config(tmp_path, members[:1])
     cli("--config", first, "run", "--once")  # one process polls the original
-    copy = static_site.write(
-        "ulang.xml", (static_site.root / "beritasatu.xml").read_text()
-        .replace("beritasatu-1", "ulang-1")
-        .replace("https://beritasatu.example/lapor-cepat/", "https://ulang.example/lapor-cepat/")
-        # reworded, so that only the LSH buckets can find the original
-        .replace("Menurut dia", "Ia menegaskan").replace("Luncurkan", "Perkenalkan"))
-    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
-                                    "feeds": [copy]}], name="extra.yaml")
-    # A new process: its in-memory bucket index starts empty and must come from the database.
-    subprocess.run([sys.executable, "-m", "aggregator", "--config", str(extra), "run", "--once"],
-                   check=True, capture_output=True)
+    _poll_reworded_copy_in_new_process(tmp_path, static_site)
     db = sqlite3.connect(tmp_path / "var" / "aggregator.db")
     cluster_of = dict(db.execute("SELECT member_id, cluster_id FROM items").fetchall())
     assert cluster_of["ulang"] == cluster_of["beritasatu"]
@@ -202,15 +207,7 @@ def test_buckets_kept_one_row_a_bucket_before_0006_still_match_after_upgrade(
     assert db.execute("SELECT count(*) FROM lsh_buckets").fetchone() == (25,)
     db.close()
 
-    copy = static_site.write(
-        "ulang.xml", (static_site.root / "beritasatu.xml").read_text()
-        .replace("beritasatu-1", "ulang-1")
-        .replace("https://beritasatu.example/lapor-cepat/", "https://ulang.example/lapor-cepat/")
-        .replace("Menurut dia", "Ia menegaskan").replace("Luncurkan", "Perkenalkan"))
-    extra = make_config(tmp_path, [{"id": "ulang", "name": "Ulang", "site": "https://u.example/",
-                                    "feeds": [copy]}], name="extra.yaml")
-    subprocess.run([sys.executable, "-m", "aggregator", "--config", str(extra), "run", "--once"],
-                   check=True, capture_output=True)
+    _poll_reworded_copy_in_new_process(tmp_path, static_site)
     db = sqlite3.connect(path)
     assert db.execute("SELECT name FROM sqlite_master WHERE name = 'lsh_buckets'").fetchall() == []
     after = db.execute("SELECT item_id, published_at, seq, bucket_keys FROM lsh_keys "

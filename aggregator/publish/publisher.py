@@ -202,8 +202,7 @@ def _publish(engine: Engine, config: Config, now: datetime, full: bool) -> Publi
 
 def _render(reader: Reader, site: Site, sources: dict[str, Source], places: list[Place],
             plan: _Plan, config: Config, now: datetime, old_sitemaps: dict[str, str],
-            emit: Callable[[str, bytes], None] = lambda path, data: None,
-            ) -> tuple[dict[str, bytes], dict[str, str]]:
+            emit: Callable[[str, bytes], None]) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every file of the plan by path, and the sitemaps' last changes; each file is also handed
     to ``emit`` as soon as it is rendered."""
     limit = config.publish.max_items

@@ -22,8 +22,6 @@ from .model import Article, Place, Site, Source, Story
 # where the outlet is, not what the story is about, so a story takes its places from the copies
 # that name them.
 _FALLBACK_RULE = "(fallback)"
-# Where published_at is in a row of ``Reader._COLUMNS``.
-_PUBLISHED = 8
 
 
 def site_of(config: Config) -> Site:
@@ -143,19 +141,9 @@ class Reader:
             places=tuple(p for p, _ in own))
         return article, cluster_id, any(fb for _, fb in own)
 
-    def member_articles(self, member_id: str, limit: int) -> list[Article]:
-        rows = self.conn.execute(self._newest_of_member,
-                                 {"member_id": member_id, "limit": limit}).all()
-        return [a for a, _, _ in self._articles(rows)]
-
-    def recent_articles(self, member_id: str, since: datetime) -> list[Article]:
-        rows = self.conn.execute(self._recent_of_member,
-                                 {"member_id": member_id, "since": since}).all()
-        return [a for a, _, _ in self._articles(rows)]
-
     def member_feeds(self, member_ids: Iterable[str], limit: int, since: datetime
                      ) -> Iterator[tuple[str, list[Article], list[Article]]]:
-        """(member, ``member_articles(member, limit)``, ``recent_articles(member, since)``) for
+        """(member, its newest ``limit`` articles, its articles published since ``since``) for
         each member, in the order given, with one query per member where two were needed.
 
         The recent articles are the newest ones, so they are a prefix of the newest ``limit``
@@ -253,4 +241,5 @@ def _story(cid: int, lead: Article, copies: list[tuple[Article, bool]],
                  published_at=lead.published_at, updated_at=max(updated, lead.published_at))
 
 
-assert Reader._COLUMNS[_PUBLISHED] is items.c.published_at  # rows are read by position
+# Where published_at is in a row of ``Reader._COLUMNS`` (rows are read by position).
+_PUBLISHED = next(i for i, c in enumerate(Reader._COLUMNS) if c is items.c.published_at)
