@@ -248,6 +248,8 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
             if stopped.is_set():
                 return
             async with busy:
+                if stopped.is_set():  # waited for the lock while the run was stopping
+                    return
                 summary = await poller.run_cycle(due_only=True)
                 # Sitemaps drop articles as they age, so publish at least hourly as well.
                 stale = asyncio.get_running_loop().time() - last_publish[0] > 3600
@@ -279,9 +281,13 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
         log.warning("polling on schedule", feeds=sum(len(m.feeds) for m in config.members),
                     tick_seconds=config.schedule.tick_seconds)
         await stopped.wait()
-        scheduler.shutdown(wait=False)
-        async with busy:  # the cycle in progress finishes its feeds in flight, claims no more
+        # The cycle in progress finishes its feeds in flight and claims no more; only then may
+        # the scheduler go, as its shutdown cancels the job it is running: feeds fetched but
+        # never stored, their leases left to expire.
+        scheduler.pause()
+        async with busy:
             pass
+        scheduler.shutdown(wait=False)
     log.warning("stopped")
 
 

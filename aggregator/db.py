@@ -7,6 +7,8 @@ them, and the test suite checks that the two agree.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -225,11 +227,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # so that two processes never deadlock upgrading read locks to write locks.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+SQLITE_LOCK_WAIT_S = 30.0
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch a new database to WAL (once set, the mode stays with the file).
+
+    The switch needs the database to itself, and SQLite refuses it at once, without waiting
+    the busy timeout, while another connection holds a write lock: two processes started
+    together on a fresh database (one creating the schema) would see one of them die with
+    "database is locked".  So wait here, as long as any other lock is waited for.
+    """
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def _sqlite_begin(conn: Any) -> None:

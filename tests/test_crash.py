@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -71,12 +71,14 @@ class Run:
     proc: subprocess.Popen[str]
     feeds: int
     polled: int = 0
+    polled_feeds: Counter[str] = field(default_factory=Counter)
     published: bool = False
     all_polled: float | None = None
     published_at: float | None = None
     ended: bool = False  # its log closed
     last_event: str | None = None
     errors: list[str] = field(default_factory=list)
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=12))  # for failure messages
     changed: threading.Condition = field(default_factory=threading.Condition)
     reader: threading.Thread | None = None
     stdout: IO[str] | None = None
@@ -102,9 +104,11 @@ class Run:
             except ValueError:
                 event = {"event": line.strip()}
             with self.changed:
+                self.tail.append(line.rstrip())
                 self.last_event = event.get("event")
                 if event.get("event") == "feed polled":
                     self.polled += 1
+                    self.polled_feeds[event.get("feed", "")] += 1
                     if self.polled == self.feeds:
                         self.all_polled = time.monotonic()
                 elif event.get("event") == "published":
