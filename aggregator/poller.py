@@ -56,6 +56,7 @@ from .store import (
     count_pollable,
     prune_lsh,
     record_polls,
+    release_leases,
     sync_config,
 )
 from .textclean import clean_line
@@ -221,7 +222,7 @@ class Poller:
             self._parse.shutdown(wait=True, cancel_futures=True)
 
     def stop(self) -> None:
-        """Finish the feeds in flight, claim no more."""
+        """Finish the feeds in flight, start no more."""
         self._stopping.set()
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -244,6 +245,8 @@ class Poller:
             host = host_of(feed.url)
             sem = host_limits.setdefault(host, asyncio.Semaphore(self.config.fetch.per_host))
             async with sem, global_limit:
+                if self._stopping.is_set():
+                    return  # claimed but not started: its lease is handed back below
                 try:
                     await self._poll_one(feed, summary, blocked)
                 except Exception as exc:  # e.g. the database is gone: the lease will expire
@@ -268,6 +271,11 @@ class Poller:
             if not pending:
                 break
             _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if self._stopping.is_set():
+            # Every poll that started is stored (which ended its lease): what this process
+            # still holds it claimed and never started.  Another process, or the next start,
+            # may poll those at once rather than when the leases run out.
+            await self.db(release_leases, self.engine, self.owner)
         if summary.new_items:
             # Buckets twice the window old can never match a new item again.
             await self.db(prune_lsh, self.engine, now - 2 * self.cluster_window)

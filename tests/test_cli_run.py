@@ -67,19 +67,8 @@ def test_sigterm_lets_the_polls_in_flight_finish(tmp_path: Path, farm_corpus: Pa
                                  "--log-level", "info", "run"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         db = tmp_path / "var" / "aggregator.db"
-
-        def leased() -> int:
-            if not db.exists():
-                return 0
-            with sqlite3.connect(db) as conn:
-                try:
-                    return int(conn.execute("SELECT count(*) FROM feeds "
-                                            "WHERE lease_owner IS NOT NULL").fetchone()[0])
-                except sqlite3.OperationalError:  # the schema is not there yet
-                    return 0
-
         try:
-            assert _wait_for(lambda: leased() == 4, 30), "the run never claimed its feeds"
+            assert _wait_for(lambda: _leased(db) == 4, 30), "the run never claimed its feeds"
             time.sleep(0.6)  # the requests are out, their answers a second away; ticks pass
             proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=30)
@@ -96,7 +85,50 @@ def test_sigterm_lets_the_polls_in_flight_finish(tmp_path: Path, farm_corpus: Pa
     assert len(fetched) == 4 and len(polled) == 4, (fetched, [e["event"] for e in events])
     assert all(e["outcome"] == "ok" and e["new"] > 0 for e in polled)
     assert events[-1]["event"] == "stopped"
-    assert leased() == 0
+    assert _leased(db) == 0
+
+
+def test_sigterm_hands_back_the_feeds_claimed_but_not_started(tmp_path: Path,
+                                                              farm_corpus: Path) -> None:
+    """A cycle claims feeds by the batch; stopped, it polls only those already in flight and
+    frees the others' leases, so that it stops within one fetch and the next run polls them."""
+    with serving_farm(farm_corpus, "--latency-ms", "1500") as slow:
+        config = make_config(tmp_path, farm_members(slow)[:8],
+                             fetch={"concurrency": 2, "per_host": 2})
+        proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
+                                 "--log-level", "info", "run", "--once", "--json",
+                                 "--no-progress"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db = tmp_path / "var" / "aggregator.db"
+        try:
+            assert _wait_for(lambda: _leased(db) == 8, 30), "the run never claimed its feeds"
+            time.sleep(0.5)  # two requests out, their answers a second away
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        fetched = slow.stats()["paths"]
+        assert proc.returncode == 0, err
+        assert json.loads(out.splitlines()[-1])["feeds"] == 2
+        assert len(fetched) == 2, fetched
+        assert _leased(db) == 0
+        again = subprocess.run([*AGGREGATOR, "--config", str(config), "run", "--once", "--json",
+                                "--no-progress"], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout.splitlines()[-1])["feeds"] == 8
+
+
+def _leased(db: Path) -> int:
+    """Feeds leased to some process, in the SQLite store at ``db``."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM feeds "
+                                    "WHERE lease_owner IS NOT NULL").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return 0
 
 
 def test_run_once_shows_progress_on_a_terminal(tmp_path: Path, farm: Farm) -> None:
