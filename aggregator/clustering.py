@@ -34,7 +34,7 @@ from .similarity import (
     SIGNATURE_VERSION,
     Facts,
     Signature,
-    band_keys,
+    bucket_keys,
     same_story,
 )
 
@@ -129,8 +129,7 @@ def cluster_items(conn: Connection, new: Sequence[NewItem], window: timedelta,
     ordered = sorted(new, key=lambda n: (n.item.published_at, n.id))
     new_ids = [n.id for n in ordered]
     exact = _exact_candidates(conn, ordered, new_ids, window)
-    buckets = [[key for _, key in band_keys(Signature.from_bytes(n.item.signature))]
-               for n in ordered]
+    buckets = [bucket_keys(n.item.signature) for n in ordered]
     batch = _Batch.of(ordered, buckets, window)
     stored = _stored_pairs(conn, index, batch)
     local = _local_pairs(batch)
@@ -178,8 +177,8 @@ def _bulk(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 def _db_time(conn: Connection, value: datetime) -> Any:
     """A datetime as ``UTCDateTime`` would bind it (naive UTC text on SQLite)."""
-    if conn.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if conn.dialect.name == "sqlite":  # isoformat: a fifth of strftime's time, same text
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     return value
 
 

@@ -214,17 +214,24 @@ def signature_of_shingles(shingle_set: Iterable[bytes]) -> Signature:
 
 
 def band_keys(sig: Signature) -> list[tuple[int, int]]:
-    """(band, bucket key) for the LSH table: items sharing any pair are candidates.
+    """(band, bucket key) for the LSH table: items sharing any pair are candidates."""
+    return list(enumerate(bucket_keys(sig.to_bytes())))
+
+
+def bucket_keys(raw: bytes) -> list[int]:
+    """The bucket keys of a signature as stored (``Signature.to_bytes``), band by band.
 
     The key is xxh3-64 of the band's ROWS values (as stored, little-endian) seeded with the band
     index, shifted to 63 bits so it fits a signed BIGINT.  An empty signature has no keys:
-    otherwise every empty item would land in one bucket.
+    otherwise every empty item would land in one bucket.  Straight from the bytes, as clustering
+    has them: no tuple of 128 ints made and packed again for every item.
     """
-    if sig.is_empty:
+    if len(raw) != _SIG_STRUCT.size:
+        raise ValueError(f"a signature is {_SIG_STRUCT.size} bytes, not {len(raw)}")
+    if raw == _EMPTY_BYTES:
         return []
-    raw = sig.to_bytes()
     step = _BAND_BYTES
-    return [(band, xxhash.xxh3_64_intdigest(raw[band * step:(band + 1) * step], band) >> 1)
+    return [xxhash.xxh3_64_intdigest(raw[band * step:(band + 1) * step], band) >> 1
             for band in range(BANDS)]
 
 

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,10 @@ import numpy as np
 from conftest import Farm, StaticSite, farm_members, make_config, rss
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Column, MetaData, Table, insert, text
+
+from aggregator.clustering import _db_time
+from aggregator.db import UTCDateTime, make_engine
 
 PRESS_RELEASE = [
     "Kepolisian Daerah Jawa Timur meluncurkan layanan pengaduan daring bernama Lapor Cepat "
@@ -188,7 +192,6 @@ def test_buckets_kept_one_row_a_bucket_before_0006_still_match_after_upgrade(
     from alembic import command
     from alembic.config import Config
 
-    from aggregator.db import make_engine
     members = _publish(static_site)
     cli("--config", make_config(tmp_path, members[:1]), "run", "--once")
     path = tmp_path / "var" / "aggregator.db"
@@ -247,3 +250,22 @@ def test_bucket_index_finds_what_a_plain_table_finds(
     want = sorted((q, item) for q, key in enumerate(queries) for k, item, at in rows
                   if k == key and at >= prune_at and lo <= at <= hi)
     assert got == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9998, 12, 31),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)),
+                                               timezone(timedelta(hours=-5, minutes=-30))])))
+def test_bucket_times_are_written_as_the_store_writes_its_times(value: datetime) -> None:
+    """The bucket rows' published_at is bound by hand (``_db_time``); SQLite compares the text,
+    so it must be exactly what the items' UTCDateTime column writes."""
+    engine = make_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (at DATETIME)"))
+            table = Table("t", MetaData(), Column("at", UTCDateTime))
+            conn.execute(insert(table).values(at=value))
+            stored = conn.exec_driver_sql("SELECT at FROM t").scalar()
+            assert _db_time(conn, value) == stored
+    finally:
+        engine.dispose()

@@ -38,6 +38,7 @@ from aggregator.similarity import (
     Facts,
     Signature,
     band_keys,
+    bucket_keys,
     clean_lines,
     estimated_jaccard,
     facts,
@@ -766,6 +767,14 @@ def test_band_keys_fit_a_bigint_and_match_for_identical_texts() -> None:
     # Identical band values in different bands do not share a key.
     same_rows = Signature((7,) * NUM_PERM)
     assert len({key for _, key in band_keys(same_rows)}) == BANDS
+
+
+def test_bucket_keys_are_the_band_keys_of_the_stored_bytes() -> None:
+    sig = signature(*ORIGINAL)
+    assert bucket_keys(sig.to_bytes()) == [key for _, key in band_keys(sig)]
+    assert bucket_keys(EMPTY_SIGNATURE.to_bytes()) == []
+    with pytest.raises(ValueError, match="512 bytes, not 0"):
+        bucket_keys(b"")  # an item that was never enriched: no keys of nothing
 
 
 def test_copies_share_a_bucket() -> None:
