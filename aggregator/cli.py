@@ -204,6 +204,15 @@ def _serve_metrics(args: argparse.Namespace, config: Config,
 
 def _run(args: argparse.Namespace, config: Config, engine: Engine,
          metrics: Metrics | None) -> int:
+    try:
+        return _run_until_stopped(args, config, engine, metrics)
+    except asyncio.CancelledError:  # signalled twice (see _install_signals)
+        log.warning("stopped at once")
+        return 130
+
+
+def _run_until_stopped(args: argparse.Namespace, config: Config, engine: Engine,
+                       metrics: Metrics | None) -> int:
     if args.once:
         summary = asyncio.run(_run_once(config, engine, show_progress=not args.no_progress,
                                         metrics=metrics))
@@ -245,6 +254,11 @@ async def _run_forever(config: Config, engine: Engine, metrics: Metrics | None =
     async with Poller(config, engine, metrics=metrics) as poller:
 
         async def tick() -> None:
+            # Stopped at once (signalled twice): said already, not APScheduler's error to log.
+            with contextlib.suppress(asyncio.CancelledError):
+                await cycle()
+
+        async def cycle() -> None:
             if stopped.is_set():
                 return
             async with busy:
@@ -320,9 +334,24 @@ def _print_published(r: PublishResult) -> None:
 
 
 def _install_signals(stop: Callable[[], None]) -> None:
+    """The first SIGINT/SIGTERM stops gently (``stop``: the feeds in flight are stored), a
+    second one at once: the running task is cancelled and the feeds in flight are dropped,
+    their fetches lost but nothing stored; their leases are freed by the next start on this
+    host (a dead owner's), or run out."""
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    signalled = [False]
+
+    def on_signal() -> None:
+        if not signalled[0]:
+            signalled[0] = True
+            log.warning("stopping: finishing the feeds in flight; signal again to stop at once")
+            stop()
+        elif task is not None:
+            task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(sig, on_signal)
 
 
 def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Farm, farm_members, feeds_json, make_config, serving_farm
 
 AGGREGATOR = [sys.executable, "-m", "aggregator"]
@@ -117,6 +118,43 @@ def test_sigterm_hands_back_the_feeds_claimed_but_not_started(tmp_path: Path,
                                 "--no-progress"], capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout.splitlines()[-1])["feeds"] == 8
+
+
+@pytest.mark.parametrize("once", [True, False], ids=["once", "scheduled"])
+def test_a_second_signal_stops_at_once(tmp_path: Path, farm_corpus: Path, once: bool) -> None:
+    """Whoever signals twice does not want to wait for a slow server: the run exits 130 without
+    the answers in flight, and the next start (on this host) polls those feeds at once."""
+    with serving_farm(farm_corpus, "--latency-ms", "20000") as stuck:
+        config = make_config(tmp_path, farm_members(stuck)[:2],
+                             fetch={"concurrency": 2, "per_host": 2, "deadline": 60,
+                                    "timeout": {"connect": 3, "read": 30, "write": 3,
+                                                "pool": 10}},
+                             schedule={"tick_seconds": 0.5})
+        proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
+                                 "run", *(["--once", "--no-progress"] if once else [])],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db = tmp_path / "var" / "aggregator.db"
+        try:
+            assert _wait_for(lambda: _leased(db) == 2, 30), "the run never claimed its feeds"
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=15)  # not the 20 s the server takes
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130, err
+    events = [json.loads(line) for line in err.splitlines()]
+    assert [e["event"] for e in events][-1] == "stopped at once"
+    assert not [e for e in events if e.get("level") == "error"], events
+    with serving_farm(farm_corpus) as farm:
+        config = make_config(tmp_path, farm_members(farm)[:2])
+        again = subprocess.run([*AGGREGATOR, "--config", str(config), "run", "--once", "--json",
+                                "--no-progress"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.splitlines()[-1])
+    assert (summary["feeds"], summary["ok"]) == (2, 2), summary
 
 
 def _leased(db: Path) -> int:
