@@ -64,20 +64,10 @@ def test_sigterm_lets_the_polls_in_flight_finish(tmp_path: Path, farm_corpus: Pa
         config = make_config(tmp_path, farm_members(slow)[:4],
                              fetch={"concurrency": 4, "per_host": 4},
                              schedule={"tick_seconds": 0.2})
-        proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
-                                 "--log-level", "info", "run"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        db = tmp_path / "var" / "aggregator.db"
-        try:
-            assert _wait_for(lambda: _leased(db) == 4, 30), "the run never claimed its feeds"
-            time.sleep(0.6)  # the requests are out, their answers a second away; ticks pass
-            proc.send_signal(signal.SIGTERM)
-            _out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        # The requests are out, their answers a second away; ticks pass.
+        code, _out, err = _signal_once_claimed(config, 4, [(0.6, signal.SIGTERM)])
         fetched = slow.stats()["paths"]
-    assert proc.returncode == 0, err
+    assert code == 0, err
     # JSON lines only, APScheduler's included; its skipped ticks (the cycle outlasted several)
     # are by design, not worth a line each.
     events = [json.loads(line) for line in err.splitlines()]
@@ -86,7 +76,7 @@ def test_sigterm_lets_the_polls_in_flight_finish(tmp_path: Path, farm_corpus: Pa
     assert len(fetched) == 4 and len(polled) == 4, (fetched, [e["event"] for e in events])
     assert all(e["outcome"] == "ok" and e["new"] > 0 for e in polled)
     assert events[-1]["event"] == "stopped"
-    assert _leased(db) == 0
+    assert _leased(tmp_path / "var" / "aggregator.db") == 0
 
 
 def test_sigterm_hands_back_the_feeds_claimed_but_not_started(tmp_path: Path,
@@ -96,24 +86,14 @@ def test_sigterm_hands_back_the_feeds_claimed_but_not_started(tmp_path: Path,
     with serving_farm(farm_corpus, "--latency-ms", "1500") as slow:
         config = make_config(tmp_path, farm_members(slow)[:8],
                              fetch={"concurrency": 2, "per_host": 2})
-        proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
-                                 "--log-level", "info", "run", "--once", "--json",
-                                 "--no-progress"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        db = tmp_path / "var" / "aggregator.db"
-        try:
-            assert _wait_for(lambda: _leased(db) == 8, 30), "the run never claimed its feeds"
-            time.sleep(0.5)  # two requests out, their answers a second away
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        # Two requests out, their answers a second away.
+        code, out, err = _signal_once_claimed(config, 8, [(0.5, signal.SIGTERM)],
+                                              "--once", "--json", "--no-progress")
         fetched = slow.stats()["paths"]
-        assert proc.returncode == 0, err
+        assert code == 0, err
         assert json.loads(out.splitlines()[-1])["feeds"] == 2
         assert len(fetched) == 2, fetched
-        assert _leased(db) == 0
+        assert _leased(tmp_path / "var" / "aggregator.db") == 0
         again = subprocess.run([*AGGREGATOR, "--config", str(config), "run", "--once", "--json",
                                 "--no-progress"], capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stderr
@@ -130,21 +110,11 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, farm_corpus: Path, once: 
                                     "timeout": {"connect": 3, "read": 30, "write": 3,
                                                 "pool": 10}},
                              schedule={"tick_seconds": 0.5})
-        proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
-                                 "run", *(["--once", "--no-progress"] if once else [])],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        db = tmp_path / "var" / "aggregator.db"
-        try:
-            assert _wait_for(lambda: _leased(db) == 2, 30), "the run never claimed its feeds"
-            time.sleep(0.3)
-            proc.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
-            proc.send_signal(signal.SIGINT)
-            _out, err = proc.communicate(timeout=15)  # not the 20 s the server takes
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 130, err
+        # Exits long before the 20 s the server takes (the helper waits 30 s at most).
+        code, _out, err = _signal_once_claimed(
+            config, 2, [(0.3, signal.SIGTERM), (0.3, signal.SIGINT)],
+            *(["--once", "--no-progress"] if once else []))
+    assert code == 130, err
     events = [json.loads(line) for line in err.splitlines()]
     assert [e["event"] for e in events][-1] == "stopped at once"
     assert not [e for e in events if e.get("level") == "error"], events
@@ -155,6 +125,26 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, farm_corpus: Path, once: 
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout.splitlines()[-1])
     assert (summary["feeds"], summary["ok"]) == (2, 2), summary
+
+
+def _signal_once_claimed(config: Path, claimed: int, signals: list[tuple[float, signal.Signals]],
+                         *args: str) -> tuple[int, str, str]:
+    """``aggregator run *args`` (JSON log); once it holds leases on ``claimed`` feeds, each
+    signal after its delay.  Its exit status, stdout and stderr."""
+    proc = subprocess.Popen([*AGGREGATOR, "--config", str(config), "--log-format", "json",
+                             "--log-level", "info", "run", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = config.parent / "var" / "aggregator.db"
+    try:
+        assert _wait_for(lambda: _leased(db) == claimed, 30), "the run never claimed its feeds"
+        for delay, sig in signals:
+            time.sleep(delay)
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
 
 
 def _leased(db: Path) -> int:
