@@ -222,6 +222,10 @@ locks = Table(
 )
 
 
+# How long a SQLite connection waits for another's lock, whatever it is doing.
+SQLITE_LOCK_WAIT_S = 30.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's begin event issue BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN,
     # so that two processes never deadlock upgrading read locks to write locks.
@@ -229,12 +233,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_LOCK_WAIT_S * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-SQLITE_LOCK_WAIT_S = 30.0
 
 
 def _set_wal(cursor: Any) -> None:
@@ -269,7 +270,7 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

@@ -111,6 +111,8 @@ def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
     drawn = np.asarray(MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations,
                        dtype=np.uint32)
     return (np.ascontiguousarray(drawn[0][:, None]), np.ascontiguousarray(drawn[1][:, None]))
+
+
 def warm_up() -> None:
     """Draw the permutations now (importing datasketch), in a process about to fork workers that
     will all compute signatures, rather than in each of them at its first item."""

@@ -409,6 +409,8 @@ def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     ids = list(range(first, first + len(rows)))
     conn.execute(insert(items), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
     return ids
+
+
 _INSERT_REGIONS = insert(item_regions)
 
 

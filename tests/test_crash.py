@@ -70,8 +70,7 @@ class Run:
 
     proc: subprocess.Popen[str]
     feeds: int
-    polled: int = 0
-    polled_feeds: Counter[str] = field(default_factory=Counter)
+    polled_feeds: Counter[str] = field(default_factory=Counter)  # "feed polled" events a feed
     published: bool = False
     all_polled: float | None = None
     published_at: float | None = None
@@ -107,7 +106,6 @@ class Run:
                 self.tail.append(line.rstrip())
                 self.last_event = event.get("event")
                 if event.get("event") == "feed polled":
-                    self.polled += 1
                     self.polled_feeds[event.get("feed", "")] += 1
                     if self.polled == self.feeds:
                         self.all_polled = time.monotonic()
@@ -120,6 +118,11 @@ class Run:
         with self.changed:
             self.ended = True
             self.changed.notify_all()
+
+    @property
+    def polled(self) -> int:
+        """Polls stored so far."""
+        return self.polled_feeds.total()
 
     def wait_polled(self, count: int, timeout: float = 60) -> None:
         """Until ``count`` feeds are stored, or the process ended."""
