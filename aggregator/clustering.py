@@ -188,7 +188,8 @@ def remember(placement: Placement) -> None:
     for known, _ in placement.placed:
         _CACHE.put(known)
     if placement.index is not None:
-        placement.index.add([(known.id, known.ts, keys) for known, keys in placement.placed])
+        placement.index.add([(known.id, known.ts, keys, known.raw)
+                             for known, keys in placement.placed])
         # The lock was held from the sync to the commit: nothing else came in between.
         placement.index.last_seq = max(placement.index.last_seq, placement.seq)
 
@@ -212,6 +213,7 @@ class _Batch:
     """A batch's items as arrays, in placing order: what finding candidates works on."""
 
     signatures: npt.NDArray[np.uint32]  # one row an item
+    sketches: npt.NDArray[np.uint8]  # one row an item
     ts: npt.NDArray[np.float64]
     keys: npt.NDArray[np.int64]  # every item's bucket keys, one after the other
     owner: npt.NDArray[np.intp]  # the position of each key's item
@@ -223,6 +225,7 @@ class _Batch:
         raw = b"".join(n.item.signature for n in ordered)
         return cls(
             signatures=np.frombuffer(raw, dtype="<u4").reshape(len(ordered), NUM_PERM),
+            sketches=sketches_of(raw),
             ts=np.array([n.item.published_at.timestamp() for n in ordered], dtype=np.float64),
             keys=np.fromiter((k for keys in buckets for k in keys), dtype=np.int64),
             owner=np.repeat(np.arange(len(ordered)), [len(keys) for keys in buckets]),
@@ -245,36 +248,29 @@ def _stored_pairs(conn: Connection, index: _BucketIndex, batch: _Batch,
     published within the window of it and agree with it enough: (agreeing values, item).
 
     One vectorised pass for the whole batch: most items meet dozens of template stories in
-    their buckets, and judging them one item at a time cost more than all the rest."""
+    their buckets, and judging them one item at a time cost more than all the rest.  The
+    index's sketches leave only the few candidates that can agree enough to be loaded."""
     if not len(batch.keys):
         return {}
     lo = float(batch.ts.min()) - batch.window
     hi = float(batch.ts.max()) + batch.window
-    hits, found, found_ts = index.candidates(batch.keys, lo, hi)
+    hits, found, found_ts = index.candidates(batch.keys, batch.sketches[batch.owner], lo, hi,
+                                             _STRONG)
     pos = batch.owner[hits]
     near = np.abs(found_ts - batch.ts[pos]) <= batch.window
     pos, found = _unique_pairs(pos[near].astype(np.int64), found[near])
     if not len(pos):
         return {}
-    ids = np.unique(found)
-    known = _load_known(conn, ids.tolist())
-    loaded = [known.get(i) for i in ids.tolist()]
-    have = np.array([k is not None for k in loaded], dtype=bool)
-    if not have.any():
-        return {}
-    if not have.all():
-        ids = ids[have]
-        present = np.isin(found, ids)
-        pos, found = pos[present], found[present]
-    rows = np.frombuffer(b"".join([k.raw for k in loaded if k is not None]), dtype="<u4")
-    matrix = rows.reshape(len(ids), NUM_PERM)
-    agree = np.count_nonzero(matrix[np.searchsorted(ids, found)] == batch.signatures[pos],
-                             axis=1)
-    strong = agree >= _STRONG
+    known = _load_known(conn, np.unique(found).tolist())
     out: dict[int, list[tuple[int, _Known]]] = {}
-    for p, other, a in zip(pos[strong].tolist(), found[strong].tolist(),
-                           agree[strong].tolist(), strict=True):
-        out.setdefault(p, []).append((a, known[other]))
+    for p, other in zip(pos.tolist(), found.tolist(), strict=True):
+        cand = known.get(other)
+        if cand is None:
+            continue
+        agree = int(np.count_nonzero(np.frombuffer(cand.raw, dtype="<u4")
+                                     == batch.signatures[p]))
+        if agree >= _STRONG:
+            out.setdefault(p, []).append((agree, cand))
     return out
 
 
@@ -438,30 +434,57 @@ def _remember_exact(exact: _Exact, it: Item, row_id: int, cluster_id: int) -> No
 
 
 _KEY_BYTES = 8  # a bucket key: a little-endian signed 64-bit integer
+# Candidate entries compared at once: bounds the temporaries when a batch meets big buckets.
+_CHUNK_ENTRIES: Final = 1 << 16
+
+
+def sketches_of(raw: bytes) -> npt.NDArray[np.uint8]:
+    """The low byte of every value of stored signatures (``Signature.to_bytes``, one after the
+    other): one row of NUM_PERM bytes a signature.
+
+    Two signatures agree in at most as many values as their sketches agree in bytes (equal
+    values have equal low bytes), so counting agreeing bytes rules out, without loss, the
+    candidates that cannot reach the threshold: nearly all of those that share a bucket only
+    through boilerplate.  Unrelated values agree in a byte one time in 256, so the count is
+    seldom more than one or two above the true agreement.
+    """
+    values = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 4 * NUM_PERM)
+    return np.ascontiguousarray(values[:, ::4])  # little-endian: the low byte comes first
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    """Bucket entries sorted by key: a bucket's items are found with two binary searches."""
+    """Bucket entries sorted by key, and the items they belong to: a bucket's items are found
+    with two binary searches, and their sketches are at hand to rule most of them out."""
 
     keys: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]  # each entry's item: a row of the arrays below
     ids: npt.NDArray[np.int64]
     ts: npt.NDArray[np.float64]  # the item's publication time, for the window
+    sketches: npt.NDArray[np.uint8]  # (items, NUM_PERM)
 
     @classmethod
-    def of(cls, keys: npt.NDArray[np.int64], ids: npt.NDArray[np.int64],
-           ts: npt.NDArray[np.float64]) -> _Run:
+    def of(cls, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int32],
+           ids: npt.NDArray[np.int64], ts: npt.NDArray[np.float64],
+           sketches: npt.NDArray[np.uint8]) -> _Run:
         order = np.argsort(keys, kind="stable")
-        return cls(keys[order], ids[order], ts[order])
+        return cls(keys[order], rows[order], ids, ts, sketches)
 
     def merged(self, other: _Run, keep_after: float) -> _Run:
         a, b = self.pruned(keep_after), other.pruned(keep_after)
-        return _Run.of(np.concatenate((a.keys, b.keys)), np.concatenate((a.ids, b.ids)),
-                       np.concatenate((a.ts, b.ts)))
+        return _Run.of(np.concatenate((a.keys, b.keys)),
+                       np.concatenate((a.rows, b.rows + np.int32(len(a.ids)))),
+                       np.concatenate((a.ids, b.ids)), np.concatenate((a.ts, b.ts)),
+                       np.concatenate((a.sketches, b.sketches)))
 
     def pruned(self, keep_after: float) -> _Run:
         keep = self.ts >= keep_after
-        return _Run(self.keys[keep], self.ids[keep], self.ts[keep])
+        if keep.all():
+            return self
+        renumbered = (np.cumsum(keep) - 1).astype(np.int32)
+        kept = keep[self.rows]
+        return _Run(self.keys[kept], renumbered[self.rows[kept]], self.ids[keep],
+                    self.ts[keep], self.sketches[keep])
 
 
 class _BucketIndex:
@@ -475,8 +498,10 @@ class _BucketIndex:
 
     Entries are kept as numpy arrays sorted by bucket key, in a few runs of decreasing size
     (each batch adds a small run; runs of similar size are merged, dropping entries that left
-    the window): 24 bytes an entry, where dicts of lists took over a hundred, and a batch's
-    lookups are a few vectorised binary searches per run.
+    the window): 12 bytes an entry and 144 an item, where dicts of lists took over a hundred
+    an entry, and a batch's lookups are a few vectorised binary searches per run.  Each item
+    keeps its sketch (``sketches_of``): boilerplate puts thousands of unrelated items in one
+    bucket, and loading and comparing their signatures took a third of a cold cycle.
     """
 
     def __init__(self) -> None:
@@ -494,23 +519,27 @@ class _BucketIndex:
         if newest > self.last_seq:
             rows = conn.execute(
                 select(lsh_keys.c.item_id, _epoch(conn, lsh_keys.c.published_at),
-                       lsh_keys.c.bucket_keys)
-                .where(lsh_keys.c.seq > self.last_seq, lsh_keys.c.published_at >= keep_after)
+                       lsh_keys.c.bucket_keys, items.c.signature)
+                .join(items, items.c.id == lsh_keys.c.item_id)
+                .where(lsh_keys.c.seq > self.last_seq, lsh_keys.c.published_at >= keep_after,
+                       items.c.signature.is_not(None))
             ).all()
-            self.add([(r[0], float(r[1]), r[2]) for r in rows])
+            self.add([(r[0], float(r[1]), r[2], r[3]) for r in rows])
         self.last_seq = newest
         return newest + 1
 
-    def add(self, entries: Sequence[tuple[int, float, bytes]]) -> None:
-        """Items' (id, publication timestamp, packed bucket keys)."""
+    def add(self, entries: Sequence[tuple[int, float, bytes, bytes]]) -> None:
+        """Items' (id, publication timestamp, packed bucket keys, signature as stored)."""
         entries = [e for e in entries if e[1] >= self.keep_after and e[2]]
         if not entries:
             return
         keys = np.frombuffer(b"".join(e[2] for e in entries), dtype="<i8").astype(np.int64)
         counts = [len(e[2]) // _KEY_BYTES for e in entries]
-        ids = np.repeat(np.array([e[0] for e in entries], dtype=np.int64), counts)
-        ts = np.repeat(np.array([e[1] for e in entries], dtype=np.float64), counts)
-        self.runs.append(_Run.of(keys, ids, ts))
+        self.runs.append(_Run.of(
+            keys, np.repeat(np.arange(len(entries), dtype=np.int32), counts),
+            np.array([e[0] for e in entries], dtype=np.int64),
+            np.array([e[1] for e in entries], dtype=np.float64),
+            sketches_of(b"".join(e[3] for e in entries))))
         # Merge while the newest run is at least half its elder's size: sizes stay geometric,
         # so there are only logarithmically many runs to search and each entry is copied
         # logarithmically often.
@@ -527,11 +556,14 @@ class _BucketIndex:
         self.runs = [run for run in pruned if len(run.keys)]
         self.pruned_to = before
 
-    def candidates(self, queries: npt.NDArray[np.int64], lo: float, hi: float,
+    def candidates(self, queries: npt.NDArray[np.int64], sketches: npt.NDArray[np.uint8],
+                   lo: float, hi: float, least: int,
                    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64],
                               npt.NDArray[np.float64]]:
-        """For bucket keys ``queries``: (query index, item id, publication time) of every
-        entry sharing a key whose item was published within [lo, hi]."""
+        """For bucket keys ``queries`` (the sketch of each key's item in ``sketches``):
+        (query index, item id, publication time) of every entry sharing a key whose item was
+        published within [lo, hi] and whose sketch agrees with the query's in ``least`` bytes
+        or more."""
         found_q: list[npt.NDArray[np.intp]] = []
         found_ids: list[npt.NDArray[np.int64]] = []
         found_ts: list[npt.NDArray[np.float64]] = []
@@ -546,13 +578,26 @@ class _BucketIndex:
                 continue
             counts = np.searchsorted(run.keys, queries[hit], side="right") - start[hit]
             start = start[hit]
-            # Positions start[h], start[h] + 1, ... stop[h] - 1 of every hit, in one array.
-            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-            positions = np.repeat(start, counts) + offsets
-            within = (run.ts[positions] >= lo) & (run.ts[positions] <= hi)
-            found_q.append(order[np.repeat(hit, counts)[within]])
-            found_ids.append(run.ids[positions[within]])
-            found_ts.append(run.ts[positions[within]])
+            # Hits a chunk at a time, each chunk about _CHUNK_ENTRIES entries (or one hit).
+            ends = np.cumsum(counts)
+            cuts = np.searchsorted(ends, np.arange(_CHUNK_ENTRIES, int(ends[-1]),
+                                                   _CHUNK_ENTRIES), side="left")
+            for part in np.split(np.arange(len(hit)), np.unique(cuts + 1)):
+                if not len(part):
+                    continue
+                n = counts[part]
+                # Positions start[h], start[h] + 1, ... stop[h] - 1 of every hit, in one array.
+                offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+                positions = np.repeat(start[part], n) + offsets
+                rows = run.rows[positions]
+                q = order[np.repeat(hit[part], n)]
+                at = run.ts[rows]
+                keep = (at >= lo) & (at <= hi)
+                if least > 0:
+                    keep &= np.count_nonzero(run.sketches[rows] == sketches[q], axis=1) >= least
+                found_q.append(q[keep])
+                found_ids.append(run.ids[rows[keep]])
+                found_ts.append(at[keep])
         if not found_q:
             return (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int64),
                     np.empty(0, dtype=np.float64))

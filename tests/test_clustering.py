@@ -21,6 +21,7 @@ from sqlalchemy import Column, MetaData, Table, insert, text
 
 from aggregator.clustering import _db_time
 from aggregator.db import UTCDateTime, make_engine
+from aggregator.similarity import NUM_PERM
 
 PRESS_RELEASE = [
     "Kepolisian Daerah Jawa Timur meluncurkan layanan pengaduan daring bernama Lapor Cepat "
@@ -220,36 +221,65 @@ def test_buckets_kept_one_row_a_bucket_before_0006_still_match_after_upgrade(
     assert cluster_of["ulang"] == cluster_of["beritasatu"]
 
 
-@settings(max_examples=60, deadline=None)
+def _toy_signature(seed: int) -> bytes:
+    """Signature bytes whose values repeat with period ``seed + 1``: toy signatures that agree
+    with each other in a spread of counts."""
+    return struct.pack(f"<{NUM_PERM}I", *((j % (seed + 1)) * 0x01000101 for j in range(NUM_PERM)))
+
+
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 40), st.lists(st.integers(0, 30), max_size=6),
-                          st.integers(0, 20)), max_size=40),
-       st.lists(st.integers(0, 30), min_size=1, max_size=10), st.integers(0, 20),
-       st.integers(0, 10), st.integers(0, 10))
+                          st.integers(0, 20), st.integers(0, 5)), max_size=40),
+       st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5)), min_size=1, max_size=10),
+       st.integers(0, 20), st.integers(0, 10), st.integers(0, 10),
+       st.sampled_from([0, 1, 40, 64, 128]))
 def test_bucket_index_finds_what_a_plain_table_finds(
-        batches: list[tuple[int, list[int], int]], queries: list[int], prune_at: int,
-        lo_gap: int, hi_gap: int) -> None:
-    """The sorted, merged and pruned runs answer exactly as a list of (key, item, time) rows."""
-    from aggregator.clustering import _BucketIndex
+        batches: list[tuple[int, list[int], int, int]], queries: list[tuple[int, int]],
+        prune_at: int, lo_gap: int, hi_gap: int, least: int) -> None:
+    """The sorted, merged and pruned runs answer exactly as a list of (key, item, time) rows,
+    less the items whose sketches agree with the query's in fewer than ``least`` bytes."""
+    from aggregator.clustering import _BucketIndex, sketches_of
 
     index = _BucketIndex()
-    rows: list[tuple[int, int, float]] = []
+    rows: list[tuple[int, int, float, bytes]] = []
     keep_after = float("-inf")
-    for item_id, (cut, keys, at) in enumerate(batches):
+    for item_id, (cut, keys, at, seed) in enumerate(batches):
         if cut < 8:  # now and then the window moves on, before more items come
             index.prune(datetime.fromtimestamp(cut, UTC))
             keep_after = cut
             rows = [r for r in rows if r[2] >= cut]
         packed = struct.pack(f"<{len(keys)}q", *keys)
-        index.add([(item_id, float(at), packed)])
+        index.add([(item_id, float(at), packed, _toy_signature(seed))])
         if at >= keep_after:
-            rows += [(k, item_id, float(at)) for k in keys]
+            rows += [(k, item_id, float(at), _toy_signature(seed)) for k in keys]
     index.prune(datetime.fromtimestamp(prune_at, UTC))
     lo, hi = float(prune_at - lo_gap), float(prune_at + hi_gap)
-    hits, ids, _ = index.candidates(np.array(queries, dtype=np.int64), lo, hi)
+    query_sigs = [_toy_signature(seed) for _, seed in queries]
+    hits, ids, _ = index.candidates(np.array([k for k, _ in queries], dtype=np.int64),
+                                    sketches_of(b"".join(query_sigs)), lo, hi, least)
+
+    def agree(a: bytes, b: bytes) -> int:  # low bytes of little-endian values
+        return sum(a[j] == b[j] for j in range(0, len(a), 4))
+
     got = sorted(zip(hits.tolist(), ids.tolist(), strict=True))
-    want = sorted((q, item) for q, key in enumerate(queries) for k, item, at in rows
-                  if k == key and at >= prune_at and lo <= at <= hi)
+    want = sorted((q, item) for q, (key, _) in enumerate(queries) for k, item, at, sig in rows
+                  if k == key and at >= prune_at and lo <= at <= hi
+                  and agree(sig, query_sigs[q]) >= least)
     assert got == want
+
+
+def test_sketches_never_agree_less_than_the_signatures() -> None:
+    """The filter loses nothing: equal values have equal sketch bytes, whatever the values."""
+    from aggregator.clustering import sketches_of
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 2**32, size=(500, NUM_PERM), dtype=np.uint32)
+    b = np.where(rng.random((500, NUM_PERM)) < 0.5, a,
+                 rng.integers(0, 2**32, size=(500, NUM_PERM), dtype=np.uint32))
+    exact = np.count_nonzero(a == b, axis=1)
+    upper = np.count_nonzero(sketches_of(a.astype("<u4").tobytes())
+                             == sketches_of(b.astype("<u4").tobytes()), axis=1)
+    assert (upper >= exact).all() and (upper <= exact + 8).all() and (upper > exact).any()
 
 
 @settings(max_examples=200, deadline=None)
