@@ -147,6 +147,7 @@ items = Table(
     UniqueConstraint("feed_id", "item_key", name="uq_items_feed_key"),
     Index("ix_items_feed_guid", "feed_id", "guid"),
     Index("ix_items_feed_url", "feed_id", "url"),
+    Index("ix_items_feed_fallback", "feed_id", "fallback_key"),  # migration 0007
     Index("ix_items_url", "url"),
     Index("ix_items_published", "published_at"),
     Index("ix_items_member_published", "member_id", "published_at"),
