@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Float, bindparam, extract, func, or_, select, type_coerce, update
+from sqlalchemy import Float, Select, bindparam, extract, func, select, type_coerce, union, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -373,17 +373,20 @@ class _Exact:
     by_text: dict[str, tuple[int, int, datetime]]
 
 
-# Built once: constructing the expression per batch cost more than running it.
-_EXACT = (
-    select(items.c.id, items.c.cluster_id, items.c.url, items.c.guid, items.c.text_hash,
-           items.c.published_at, items.c.title)
-    .where(or_(items.c.url.in_(bindparam("urls", expanding=True)),
-               items.c.guid.in_(bindparam("guids", expanding=True)),
-               items.c.text_hash.in_(bindparam("texts", expanding=True))),
-           items.c.cluster_id.is_not(None),
-           items.c.id.not_in(bindparam("new_ids", expanding=True)))
-    .order_by(items.c.published_at)
-)
+def _exact_by(column: ColumnElement[Any], values: str) -> Select[Any]:
+    return (select(items.c.id, items.c.cluster_id, items.c.url, items.c.guid, items.c.text_hash,
+                   items.c.published_at, items.c.title)
+            .where(column.in_(bindparam(values, expanding=True))))
+
+
+# One index lookup per kind of key, joined by UNION, and nothing else in the WHERE (unplaced
+# and new items are left out by the caller): with the keys ORed, or next to "cluster_id IS NOT
+# NULL", PostgreSQL walked every placed item for each batch (40 ms at 30,000 items, a sixth of
+# a cold cycle, and growing with the store) until autovacuum had analysed the table.  Built once:
+# constructing the expression per batch cost more than running it.
+_EXACT_UNION = union(_exact_by(items.c.url, "urls"), _exact_by(items.c.guid, "guids"),
+                     _exact_by(items.c.text_hash, "texts"))
+_EXACT = _EXACT_UNION.order_by(_EXACT_UNION.selected_columns.published_at)
 
 
 def _exact_candidates(conn: Connection, new: Sequence[NewItem], new_ids: list[int],
@@ -394,9 +397,12 @@ def _exact_candidates(conn: Connection, new: Sequence[NewItem], new_ids: list[in
     found = _Exact({}, {}, {})
     if not (urls or guids or texts):
         return found
-    rows = conn.execute(_EXACT, {"urls": list(urls), "guids": list(guids),
-                                 "texts": list(texts), "new_ids": new_ids}).all()
+    rows = conn.execute(_EXACT, {"urls": sorted(urls), "guids": sorted(guids),
+                                 "texts": sorted(texts)}).all()
+    fresh = set(new_ids)
     for r in rows:
+        if r.cluster_id is None or r.id in fresh:  # not placed (yet): nothing to join
+            continue
         entry = (r.id, r.cluster_id, r.published_at)
         if r.url in urls:
             found.by_url.setdefault(r.url, entry)

@@ -27,6 +27,10 @@ import feedparser
 import pytest
 from conftest import StaticSite, make_config, rss, snapshot
 
+from aggregator.config import load_config
+from aggregator.db import make_engine
+from aggregator.publish.publisher import publish
+
 BASE = "https://sindikasi.example.id/"
 
 RELEASE = [
@@ -223,6 +227,35 @@ def test_incremental_publish_writes_what_a_full_one_would(
     assert full.code == 0
     assert full.json()["files"] == [], "the incremental publish missed these"
     assert snapshot(_out(config)) == incremental
+    kota_malang = feedparser.parse((_out(config) / "regions/kota-malang.xml").read_bytes())
+    assert kota_malang.entries[0].title == "Kota Malang siapkan 40 titik parkir resmi"
+
+
+def test_a_publish_with_nothing_new_renders_only_the_front_files(
+        static_site: StaticSite, workdir: Path, cli: Any, database_url: str) -> None:
+    """A publish that comes only because sitemaps age (the scheduler's hourly one, or a
+    worker's first) re-renders no member or region when no change was committed since the last
+    one: on PostgreSQL it used to redo everything changed in the two minutes before it."""
+    config = make_config(workdir, _feeds(static_site), database=database_url)
+    first = cli("--config", config, "run", "--once", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["published"]["rendered"] > 20
+    loaded = load_config(config)
+    engine = make_engine(loaded.database_url)
+    try:
+        again = publish(engine, loaded, datetime.now(UTC), owner="test")
+        assert (again.full, again.rendered, again.written) == (False, 6, [])
+    finally:
+        engine.dispose()
+    # A change committed after it is published as before.
+    make_config(workdir, _feeds(static_site, extra={
+        "malangpost": [("Kota Malang siapkan 40 titik parkir resmi",
+                        "MALANG, MalangPost - Pemerintah Kota Malang menyiapkan 40 titik parkir "
+                        "resmi di kawasan Kayutangan.", 0.5)]}), database=database_url)
+    _touch_later(static_site)
+    run = cli("--config", config, "run", "--once", "--json")
+    assert run.code == 0 and run.json()["new_items"] == 1
+    assert run.json()["published"]["full"] is False
     kota_malang = feedparser.parse((_out(config) / "regions/kota-malang.xml").read_bytes())
     assert kota_malang.entries[0].title == "Kota Malang siapkan 40 titik parkir resmi"
 

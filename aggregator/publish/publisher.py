@@ -288,8 +288,14 @@ def _sitemap_member(path: str) -> str:
 def _dirty(conn: Connection, state: dict[str, str], now: datetime, hours: timedelta) -> _Plan:
     overlap = OVERLAP.get(conn.dialect.name, max(OVERLAP.values()))
     since = datetime.fromisoformat(state["mark"]) - overlap
-    changed = conn.execute(select(items.c.member_id, items.c.cluster_id)
-                           .where(items.c.changed_at >= since)).all()
+    # The store's version is what the last publish read before reading the items: no commit
+    # that changed items came after it, so nothing can have slipped behind the mark, and the
+    # overlap has nothing to catch.  Without this, a publish on PostgreSQL re-rendered whatever
+    # changed in the two minutes before the last one (every file, after a cold cycle) even when
+    # it only came because sitemaps age.
+    settled = state.get(CHANGES_KEY, "") == state.get(PUBLISHED_KEY, "")
+    changed = [] if settled else conn.execute(
+        select(items.c.member_id, items.c.cluster_id).where(items.c.changed_at >= since)).all()
     members = {r.member_id for r in changed}
     cluster_ids = sorted({r.cluster_id for r in changed if r.cluster_id is not None})
     places: set[str] = set()
