@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from calibrate import describe  # noqa: E402
+
 from aggregator import store  # noqa: E402
 from aggregator.clustering import cluster_items, prune_buckets  # noqa: E402
 from aggregator.config import parse_config  # noqa: E402
@@ -112,7 +114,7 @@ def speed(farm: Path, total: int, batch_size: int, group: int) -> None:
         window = timedelta(hours=72)
         print(f"\nspeed: {total:,} items from {len(base):,} farm items x {rounds} rounds, "
               f"{batch_size} new items per feed poll, {group} poll(s) per transaction, "
-              "one core, SQLite")
+              f"one core, SQLite; {describe()}")
         print("| stored items | enrich ms/item | cluster ms/item | store+cluster ms/item | "
               "items/s (enrich + cluster) |")
         print("|---|---|---|---|---|")
@@ -156,6 +158,7 @@ def speed(farm: Path, total: int, batch_size: int, group: int) -> None:
                 break
         # The whole run: single rounds swing by a third on this virtual machine, the sum less.
         _row(f"all {done:,}", done, *totals)
+        print(f"at the end: {describe()}")
         engine.dispose()
     del g
 

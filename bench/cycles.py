@@ -45,6 +45,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
+from calibrate import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FARM = ROOT.parent / "shared" / "feedfarm" / "feedfarm.py"
@@ -320,7 +321,7 @@ def main() -> int:
     if not args.farm.is_file():
         raise SystemExit(f"feedfarm not found at {args.farm} (use --farm or $FEEDFARM)")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
-          f"{args.items} items a feed")
+          f"{args.items} items a feed; {describe()}")
     header = ["feeds", "setup", "cycle", "wall s", "CPU s", "peak MB", "requests", "new items",
               "items stored", "newsboat / this (wall)"]
     print("| " + " | ".join(header) + " |")
@@ -328,6 +329,7 @@ def main() -> int:
     for n in args.feeds:
         for row in bench_size(args.farm, n, args.items, args.setups, args.postgres):
             print("| " + " | ".join(str(c) for c in row) + " |", flush=True)
+    print(f"at the end: {describe()}")
     return 0
 
 
