@@ -26,19 +26,18 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    union,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Update
-from sqlalchemy.sql.selectable import CompoundSelect
 
 from . import leases
 from .clustering import NewItem, Placement, cluster_items, prune_buckets, remember
 from .config import Config
 from .db import (
     CHANGES_KEY,
+    any_key,
     clusters,
     feeds,
     hosts,
@@ -352,7 +351,10 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
                  changed_at: datetime) -> tuple[StoreResult, list[NewItem]]:
     """Insert the poll's new items and update the changed ones; the new ones, with their ids,
     are left for clustering."""
-    rows = conn.execute(_stored_rows(feed.id, incoming)).all()
+    rows = conn.execute(_STORED_ROWS, {
+        "feed_id": feed.id, "guids": sorted({i.guid for i in incoming if i.guid}),
+        "urls": sorted({i.url for i in incoming if i.url}),
+        "fallbacks": sorted({i.fallback_key for i in incoming})}).all()
     stored = [Stored(r.id, r.guid, r.url, r.fallback_key, r.title, r.content_hash) for r in rows]
     published = {r.id: r.published_at for r in rows}
     new_rows: list[dict[str, Any]] = []
@@ -391,20 +393,13 @@ def _store_items(conn: Connection, feed: FeedState, incoming: Sequence[Item], no
     return StoreResult(new=len(new_rows), updated=updated), fresh
 
 
-def _stored_rows(feed_id: int, incoming: Sequence[Item]) -> CompoundSelect[Any]:
-    """The feed's stored items that share a GUID, URL or fallback key with an incoming one.
-
-    One lookup per kind of key, joined by UNION: with a single ``feed_id = ? AND (... OR ...)``
-    the databases walked every item the feed ever had (29 ms a poll for a feed of 9,000
-    items, growing with the feed's history) instead of three index lookups (0.16 ms).
-    """
-    cols = (items.c.id, items.c.guid, items.c.url, items.c.fallback_key, items.c.title,
-            items.c.content_hash, items.c.published_at)
-    keys = ((items.c.guid, {i.guid for i in incoming if i.guid}),
-            (items.c.url, {i.url for i in incoming if i.url}),
-            (items.c.fallback_key, {i.fallback_key for i in incoming}))
-    return union(*(select(*cols).where(items.c.feed_id == feed_id, column.in_(sorted(values)))
-                   for column, values in keys if values))
+# The feed's stored items that share a GUID, URL or fallback key with incoming ones: a feed of
+# 9,000 items cost 29 ms a poll, growing with its history, when the lookup walked them all.
+_STORED_ROWS = any_key(
+    (items.c.id, items.c.guid, items.c.url, items.c.fallback_key, items.c.title,
+     items.c.content_hash, items.c.published_at),
+    ((items.c.guid, "guids"), (items.c.url, "urls"), (items.c.fallback_key, "fallbacks")),
+    items.c.feed_id == bindparam("feed_id"))
 
 
 _INSERT_ITEMS = insert(items).returning(items.c.id, sort_by_parameter_order=True)
